@@ -1,0 +1,66 @@
+# bitsmith: two commands on a fresh Debian machine.
+#   make run   installs what is missing, builds, and runs the main job on the bundled sample
+#   make test  installs what is missing, builds, and runs the test suite (ctest)
+# Other targets: build, test-long (the exhaustive tests), bench, fuzz, sanitize, clean.
+
+BUILD   ?= build
+JOBS    ?= $(shell nproc)
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEB_PKGS := cmake ninja-build g++ pkg-config libhwy-dev libeigen3-dev libfmt-dev catch2 \
+            nlohmann-json3-dev libcli11-dev nodejs npm
+BITSMITH := $(BUILD)/cli/bitsmith
+
+.PHONY: all run test test-long build deps npm-deps bench fuzz sanitize clean
+
+all: build
+
+# Debian packages: installed only when missing (apt-get update once first).
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+# Test-only npm packages (a released ggml for differential tests, GGUF readers).
+npm-deps: $(BUILD)/npm/.installed
+$(BUILD)/npm/.installed: tools/testdeps/package.json
+	@mkdir -p $(BUILD)/npm && cp tools/testdeps/package.json $(BUILD)/npm/
+	cd $(BUILD)/npm && npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	./tools/run_sample.sh $(BITSMITH)
+
+test: build npm-deps
+	cd $(BUILD) && ctest -LE long --output-on-failure -j $(JOBS) --timeout 1200
+
+test-long: build npm-deps
+	cd $(BUILD) && ctest -L long --output-on-failure -j 1 --timeout 7200
+
+bench: build npm-deps
+	$(BUILD)/bench/bitsmith_bench
+
+# libFuzzer targets (clang) in build-fuzz; FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DBITSMITH_FUZZ=ON -DBITSMITH_TESTS=OFF -DBITSMITH_BENCH=OFF
+	cmake --build build-fuzz -j $(JOBS)
+	./tools/run_fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+# The test suite under ASan+UBSan.
+sanitize: deps npm-deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBITSMITH_SANITIZE=ON
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest -LE "long|nosan" --output-on-failure -j $(JOBS) --timeout 2400
+
+clean:
+	rm -rf $(BUILD) build-fuzz build-asan

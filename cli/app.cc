@@ -1,0 +1,196 @@
+#include <unistd.h>  // isatty
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+
+namespace bitsmith::cli {
+
+namespace {
+std::vector<CommandSpec>& Registry() {
+  static std::vector<CommandSpec> r;
+  return r;
+}
+bool g_quiet = false;
+}  // namespace
+
+bool RegisterCommand(CommandSpec spec) {
+  Registry().push_back(std::move(spec));
+  return true;
+}
+
+bool Quiet() { return g_quiet; }
+bool StderrIsTerminal() { return ::isatty(STDERR_FILENO) == 1; }
+
+int ReportError(const Error& e) {
+  fmt::print(stderr, "bitsmith: error: {}\n", e.message);
+  return ExitCodeFor(e.kind);
+}
+
+void Warn(const std::string& message) {
+  if (!g_quiet) fmt::print(stderr, "bitsmith: warning: {}\n", message);
+}
+
+void JsonOut::Add(CLI::App& app) {
+  opt_ = app.add_option("--json", dest_,
+                        "Write JSON: to FILE, or to stdout instead of the human output "
+                        "when FILE is omitted or '-'")
+             ->expected(0, 1)
+             ->type_name("[FILE]");
+}
+
+Status JsonOut::Write(const nlohmann::json& j) const {
+  const std::string text = j.dump(2) + "\n";
+  if (to_stdout()) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return Status::Ok();
+  }
+  const std::string tmp = dest_ + ".tmp-bitsmith";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return MakeError(ErrorKind::kIo, "{}: cannot write JSON output", dest_);
+    f << text;
+    f.flush();
+    if (!f) {
+      std::remove(tmp.c_str());
+      return MakeError(ErrorKind::kIo, "{}: write failed", dest_);
+    }
+  }
+  if (std::rename(tmp.c_str(), dest_.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return MakeError(ErrorKind::kIo, "{}: cannot rename the JSON output into place", dest_);
+  }
+  return Status::Ok();
+}
+
+std::optional<uint64_t> ParseCode(const std::string& s) {
+  std::string digits;
+  int base = 10;
+  size_t i = 0;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) base = 16, i = 2;
+  else if (s.size() > 2 && s[0] == '0' && (s[1] == 'b' || s[1] == 'B')) base = 2, i = 2;
+  else return std::nullopt;  // decimal numbers are values, not codes
+  for (; i < s.size(); ++i) {
+    if (s[i] == '_' || s[i] == '\'') continue;
+    digits += s[i];
+  }
+  if (digits.empty() || digits.size() > 16) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : digits) {
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else return std::nullopt;
+    if (d >= base) return std::nullopt;
+    v = v * static_cast<uint64_t>(base) + static_cast<uint64_t>(d);
+  }
+  return v;
+}
+
+std::optional<uint64_t> ParseSize(const std::string& s) {
+  size_t pos = 0;
+  double v;
+  try {
+    v = std::stod(s, &pos);
+  } catch (...) {
+    return std::nullopt;
+  }
+  if (!(v >= 0) || std::isinf(v)) return std::nullopt;
+  std::string unit = s.substr(pos);
+  unit.erase(std::remove(unit.begin(), unit.end(), ' '), unit.end());
+  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return std::tolower(c); });
+  double mult = 1;
+  static const std::pair<const char*, double> kUnits[] = {
+      {"", 1}, {"b", 1}, {"k", 1e3}, {"kb", 1e3}, {"m", 1e6}, {"mb", 1e6}, {"g", 1e9}, {"gb", 1e9},
+      {"t", 1e12}, {"tb", 1e12}, {"kib", 1024.0}, {"mib", 1048576.0}, {"gib", 1073741824.0},
+      {"tib", 1099511627776.0}};
+  bool found = false;
+  for (auto& [name, m] : kUnits)
+    if (unit == name) mult = m, found = true;
+  if (!found) return std::nullopt;
+  const double bytes = std::floor(v * mult);
+  if (bytes > 1.8e19) return std::nullopt;
+  return static_cast<uint64_t>(bytes);
+}
+
+std::string WithSeparators(uint64_t n) {
+  const std::string digits = std::to_string(n);
+  std::string s;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) s += ',';
+    s += digits[i];
+  }
+  return s;
+}
+
+std::string HumanBytes(uint64_t n) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 5) v /= 1024, ++u;
+  return u == 0 ? fmt::format("{} B", n) : fmt::format("{:.2f} {}", v, kUnits[u]);
+}
+
+std::string HumanCount(uint64_t n) {
+  static const char* kUnits[] = {"", "K", "M", "B", "T"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1000 && u < 4) v /= 1000, ++u;
+  return u == 0 ? std::to_string(n) : fmt::format("{:.1f} {}", v, kUnits[u]);
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "bitsmith: bit-exact number formats and weight conversion for neural-network weights.\n"
+      "Exit codes: 0 ok, 1 the job failed, 2 bad usage or bad input."};
+  app.name("bitsmith");
+  app.require_subcommand(1);
+  app.add_flag("-q,--quiet", g_quiet, "Silence warnings");
+  app.set_version_flag("--version", "bitsmith 0.1.0");
+  auto& specs = Registry();
+  std::sort(specs.begin(), specs.end(),
+            [](const CommandSpec& a, const CommandSpec& b) { return a.order < b.order; });
+  std::vector<std::pair<CLI::App*, Runner>> runners;
+  for (const CommandSpec& spec : specs) {
+    CLI::App* sub = app.add_subcommand(spec.name, spec.help);
+    sub->add_flag("-q,--quiet", g_quiet, "Silence warnings");
+    runners.emplace_back(sub, spec.setup(*sub));
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitBadInput;
+  }
+  for (auto& [sub, run] : runners) {
+    if (sub->parsed()) {
+      try {
+        return run();
+      } catch (const std::bad_alloc&) {
+        fmt::print(stderr, "bitsmith: error: out of memory\n");
+        return kExitFailed;
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "bitsmith: error: {}\n", e.what());
+        return kExitFailed;
+      }
+    }
+  }
+  return kExitBadInput;
+}
+
+}  // namespace bitsmith::cli
