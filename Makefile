@@ -7,7 +7,7 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PKGS := cmake ninja-build g++ pkg-config libhwy-dev libeigen3-dev libfmt-dev catch2 \
-            nlohmann-json3-dev libcli11-dev nodejs npm
+            nlohmann-json3-dev libcli11-dev
 BITSMITH := $(BUILD)/cli/bitsmith
 
 .PHONY: all run test test-long build deps npm-deps bench fuzz sanitize clean
@@ -18,6 +18,8 @@ all: build
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
@@ -28,8 +30,11 @@ deps:
 npm-deps: $(BUILD)/npm/.installed
 $(BUILD)/npm/.installed: tools/testdeps/package.json
 	@mkdir -p $(BUILD)/npm && cp tools/testdeps/package.json $(BUILD)/npm/
-	cd $(BUILD)/npm && npm install --no-audit --no-fund --loglevel=error
-	@touch $@
+	@if cd $(BUILD)/npm && npm install --no-audit --no-fund --loglevel=error; then \
+	  touch .installed; \
+	else \
+	  echo "WARNING: npm install failed: the ggml differential tests and GGUF reader tests will be SKIPPED"; \
+	fi
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
