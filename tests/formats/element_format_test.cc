@@ -43,10 +43,9 @@ TEST_CASE("element format limits are the literal numbers", "[formats]") {
   CHECK(!f(ElementFormatId::kE2M1FN).nan_code().has_value());
 }
 
-// Every code's value against ml_dtypes' decode tables (../shared/vectors/float).
+// Every code's value against ml_dtypes' decode tables (tests/data/float).
 TEST_CASE("every code decodes to ml_dtypes' value", "[formats]") {
-  if (!test::HaveShared("ml_dtypes decode tables")) return;
-  const auto dir = test::SharedDir() / "vectors" / "float" / "decode";
+  const auto dir = test::DataDir() / "float" / "decode";
   for (const ElementFormat& f : kElementFormats) {
     if (!f.is_float() || f.bits > 8) continue;
     auto bytes = test::ReadFile(dir / (std::string(f.ml_dtypes) + ".f32"));
@@ -68,8 +67,8 @@ TEST_CASE("every code decodes to ml_dtypes' value", "[formats]") {
 }
 
 TEST_CASE("formats.json parameters equal the table rows", "[formats]") {
-  if (!test::HaveShared("ml_dtypes formats.json")) return;
-  std::ifstream in(test::SharedDir() / "vectors" / "float" / "formats.json");
+  std::ifstream in(test::DataDir() / "float" / "formats.json");
+  REQUIRE(in.good());
   auto j = nlohmann::json::parse(in);
   int checked = 0;
   for (auto& [name, spec] : j["formats"].items()) {
