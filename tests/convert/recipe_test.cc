@@ -1,0 +1,113 @@
+// REGEX=TYPE recipes: parsing, errors with line numbers, first match wins,
+// escaping round trip, and the recipes shipped in recipes/.
+#include "convert/recipe.h"
+
+#include <filesystem>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "support/test_data.h"
+
+namespace bitsmith {
+namespace {
+
+TEST_CASE("recipe: parse rules, comments, blank lines, whitespace, CRLF", "[recipe]") {
+  const std::string text =
+      "# header comment\n"
+      "\n"
+      "   ^token_embd\\.weight$ = q8_0  \r\n"
+      "\t# indented comment\n"
+      "ffn_down=Q6_K\n"
+      "(?=attn)attn_.*=bf16\n"  // a lookahead: the '=' inside the regex is kept
+      ".*=q4_k";                 // no trailing newline
+  auto rules = ParseRecipe(text, "r.txt");
+  REQUIRE(rules.ok());
+  REQUIRE(rules->size() == 4);
+  CHECK((*rules)[0].pattern == "^token_embd\\.weight$");
+  CHECK((*rules)[0].type == DType::kQ8_0);
+  CHECK((*rules)[0].where == "r.txt:3");
+  CHECK((*rules)[1].type == DType::kQ6_K);  // upper-case ggml spelling accepted
+  CHECK((*rules)[2].pattern == "(?=attn)attn_.*");
+  CHECK((*rules)[2].type == DType::kBF16);
+  CHECK((*rules)[3].where == "r.txt:7");
+
+  // First match wins; regex_search finds the pattern anywhere in the name.
+  CHECK(FirstMatch(*rules, "token_embd.weight")->type == DType::kQ8_0);
+  CHECK(FirstMatch(*rules, "xtoken_embd.weight")->type == DType::kQ4_K);  // anchored rule misses
+  CHECK(FirstMatch(*rules, "blk.3.ffn_down.weight")->type == DType::kQ6_K);
+  CHECK(FirstMatch(*rules, "blk.3.attn_q.weight")->type == DType::kBF16);
+  CHECK(FirstMatch(*rules, "output.weight")->type == DType::kQ4_K);
+  CHECK(FirstMatch(std::span<const RecipeRule>(rules->data(), 2), "output.weight") == nullptr);
+
+  auto empty = ParseRecipe("# only comments\n\n   \n", "e.txt");
+  REQUIRE(empty.ok());
+  CHECK(empty->empty());
+}
+
+TEST_CASE("recipe: errors name the line and the problem", "[recipe]") {
+  struct Bad {
+    std::string text, needle;
+  };
+  for (const Bad& b : {
+           Bad{"a=q4_k\nno equals sign\n", "bad.txt:2: expected REGEX=TYPE"},
+           Bad{"a=q4_k\n\n[unclosed=q4_k\n", "bad.txt:3: bad regex '[unclosed'"},
+           Bad{"a=q4_x\n", "bad.txt:1: unknown type 'q4_x'"},
+           Bad{"a=q4_k # keep\n", "unknown type 'q4_k # keep'"},
+           Bad{"=q4_k\n", "bad.txt:1: empty REGEX"},
+           Bad{"a=\n", "bad.txt:1: empty TYPE"},
+           Bad{"(ab=q4_k\n", "bad regex '(ab'"},
+       }) {
+    auto r = ParseRecipe(b.text, "bad.txt");
+    INFO("recipe: " << b.text);
+    REQUIRE(!r.ok());
+    CHECK(r.error().kind == ErrorKind::kBadInput);
+    INFO("message: " << r.error().message);
+    CHECK(r.error().message.find(b.needle) != std::string::npos);
+  }
+  auto one = ParseRecipeRule("blk\\.0=nope", "--keep");
+  REQUIRE(!one.ok());
+  CHECK(one.error().message.rfind("--keep: unknown type 'nope'", 0) == 0);
+}
+
+TEST_CASE("recipe: escaped names match exactly themselves", "[recipe]") {
+  const std::string names[] = {
+      "model.layers.0.self_attn.q_proj.weight", "blk.10.ffn_down_exps.weight",
+      "a+b*c?d(e)[f]{g}|h^i$j\\k", "output.weight", "weird name with spaces"};
+  for (const std::string& n : names) {
+    const std::string line = RecipeLine(n, DType::kQ4_K);
+    auto rule = ParseRecipeRule(line, "gen");
+    INFO(line);
+    REQUIRE(rule.ok());
+    CHECK(rule->type == DType::kQ4_K);
+    CHECK(std::regex_search(n, rule->regex));
+    CHECK(!std::regex_search("x" + n, rule->regex));
+    CHECK(!std::regex_search(n + "x", rule->regex));
+    // '.' is literal: a name with another character in its place does not match.
+    std::string other = n;
+    for (char& c : other)
+      if (c == '.') c = '_';
+    if (other != n) CHECK(!std::regex_search(other, rule->regex));
+  }
+  CHECK(EscapeRegex("blk.0.attn_q.weight") == "blk\\.0\\.attn_q\\.weight");
+  CHECK(RecipeLine("blk.0.attn_q.weight", DType::kQ6_K) == "^blk\\.0\\.attn_q\\.weight$=q6_k");
+}
+
+TEST_CASE("recipe: the shipped recipes parse", "[recipe]") {
+  const auto dir = test::SourceDir() / "recipes";
+  int files = 0;
+  if (!std::filesystem::exists(dir)) return;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".txt") continue;
+    const auto bytes = test::ReadFile(entry.path());
+    auto rules = ParseRecipe(std::string(bytes.begin(), bytes.end()), entry.path().filename().string());
+    INFO(entry.path());
+    REQUIRE(rules.ok());
+    CHECK(!rules->empty());
+    ++files;
+  }
+  CHECK(files > 0);
+}
+
+}  // namespace
+}  // namespace bitsmith
