@@ -1,0 +1,271 @@
+#include "convert/checkpoint.h"
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "convert/json_text.h"
+
+namespace bitsmith {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// Regular files (symlinks followed) directly inside `dir`, sorted by name.
+std::vector<std::string> ListFiles(const fs::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code ec2;
+    if (fs::is_regular_file(it->path(), ec2)) names.push_back(it->path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Status AddSafetensorsFile(Checkpoint& ck, const std::string& path) {
+  BITSMITH_ASSIGN_OR_RETURN(SafetensorsFile f, ReadSafetensorsFile(path));
+  const int index = static_cast<int>(ck.files.size());
+  ck.files.push_back(path);
+  ck.file_sizes.push_back(f.file_size);
+  for (TensorInfo& t : f.tensors) {
+    t.file_index = index;
+    ck.tensors.push_back(std::move(t));
+  }
+  f.tensors.clear();
+  ck.shards.push_back(std::move(f));
+  return Status::Ok();
+}
+
+Result<Checkpoint> OpenSharded(const std::string& given, const fs::path& index_path) {
+  Checkpoint ck;
+  ck.format = FileFormat::kSafetensors;
+  ck.path = given;
+  ck.dir = index_path.parent_path().string();
+  ck.index_path = index_path.string();
+  BITSMITH_ASSIGN_OR_RETURN(SafetensorsIndex index, ReadSafetensorsIndex(ck.index_path));
+  if (index.weight_map.empty())
+    return MakeError(ErrorKind::kBadInput, "{}: weight_map is empty", ck.index_path);
+
+  // 1. Open every shard the index names (sorted by file name).
+  std::vector<std::string> files = index.files();
+  std::sort(files.begin(), files.end());
+  for (const std::string& name : files) {
+    const fs::path p = index_path.parent_path() / name;
+    std::error_code ec;
+    if (!fs::exists(p, ec))
+      return MakeError(ErrorKind::kBadInput, "{}: the index names shard '{}', which is missing", ck.index_path,
+                       name);
+    BITSMITH_RETURN_IF_ERROR(AddSafetensorsFile(ck, p.string()));
+  }
+
+  // 2. Cross-check the weight_map against the shards' headers.
+  std::unordered_map<std::string, size_t> where;  // tensor -> index in ck.tensors
+  for (size_t i = 0; i < ck.tensors.size(); ++i) {
+    auto [it, fresh] = where.emplace(ck.tensors[i].name, i);
+    if (!fresh)
+      return MakeError(ErrorKind::kBadInput, "tensor '{}' is in two shards: {} and {}", ck.tensors[i].name,
+                       ck.files[ck.tensors[it->second].file_index], ck.files[ck.tensors[i].file_index]);
+  }
+  std::unordered_set<std::string> listed;
+  for (const auto& [tensor, file] : index.weight_map) {
+    listed.insert(tensor);
+    auto it = where.find(tensor);
+    const std::string shard = (index_path.parent_path() / file).string();
+    if (it == where.end())
+      return MakeError(ErrorKind::kBadInput, "{}: the index maps tensor '{}' to {}, which has no such tensor",
+                       ck.index_path, tensor, file);
+    if (ck.files[ck.tensors[it->second].file_index] != shard)
+      return MakeError(ErrorKind::kBadInput, "{}: the index maps tensor '{}' to {}, but it is in {}",
+                       ck.index_path, tensor, file,
+                       fs::path(ck.files[ck.tensors[it->second].file_index]).filename().string());
+  }
+  size_t unlisted = 0;
+  std::string first_unlisted;
+  for (const TensorInfo& t : ck.tensors)
+    if (!listed.count(t.name) && unlisted++ == 0) first_unlisted = t.name;
+  if (unlisted)
+    ck.warnings.push_back(fmt::format("{}: {} tensor(s) in the shards are not in the index (first: '{}'); "
+                                      "they are included",
+                                      ck.index_path, unlisted, first_unlisted));
+  if (index.total_size && *index.total_size != ck.tensor_bytes())
+    ck.warnings.push_back(fmt::format("{}: metadata.total_size is {} but the shards hold {} bytes of tensors",
+                                      ck.index_path, *index.total_size, ck.tensor_bytes()));
+  ck.index = std::move(index);
+  return ck;
+}
+
+Result<Checkpoint> OpenSafetensors(const std::string& given, const std::string& file) {
+  Checkpoint ck;
+  ck.format = FileFormat::kSafetensors;
+  ck.path = given;
+  ck.dir = fs::path(file).parent_path().string();
+  BITSMITH_RETURN_IF_ERROR(AddSafetensorsFile(ck, file));
+  return ck;
+}
+
+Result<Checkpoint> OpenGguf(const std::string& given, const std::string& file) {
+  Checkpoint ck;
+  ck.format = FileFormat::kGguf;
+  ck.path = given;
+  ck.dir = fs::path(file).parent_path().string();
+  BITSMITH_ASSIGN_OR_RETURN(ck.gguf, ReadGgufSplits(file));
+  for (size_t i = 0; i < ck.gguf.size(); ++i) {
+    ck.files.push_back(ck.gguf[i].path);
+    ck.file_sizes.push_back(ck.gguf[i].file_size);
+    for (TensorInfo& t : ck.gguf[i].Tensors(static_cast<int>(i))) ck.tensors.push_back(std::move(t));
+    if (!ck.gguf[i].canonical_layout)
+      ck.warnings.push_back(fmt::format("{}: tensor data is not laid out back to back as ggml writes it "
+                                        "(llama.cpp will refuse this file; a rewrite fixes the layout)",
+                                        ck.gguf[i].path));
+  }
+  return ck;
+}
+
+bool HasGgufMagic(const std::string& path) {
+  auto in = InputFile::Open(path);
+  if (!in.ok() || in->size() < 4) return false;
+  std::array<uint8_t, 4> m{};
+  if (!in->ReadAt(0, m).ok()) return false;
+  return m[0] == 'G' && m[1] == 'G' && m[2] == 'U' && m[3] == 'F';
+}
+
+Result<Checkpoint> OpenFile(const std::string& given, const std::string& file) {
+  if (EndsWith(file, ".index.json") || EndsWith(file, ".json")) return OpenSharded(given, fs::path(file));
+  if (EndsWith(file, ".gguf") || HasGgufMagic(file)) return OpenGguf(given, file);
+  return OpenSafetensors(given, file);
+}
+
+Result<Checkpoint> OpenDirectory(const std::string& given) {
+  const fs::path dir(given);
+  const std::vector<std::string> names = ListFiles(dir);
+  auto has = [&](std::string_view n) { return std::binary_search(names.begin(), names.end(), std::string(n)); };
+  std::vector<std::string> indexes, st, gguf;
+  for (const std::string& n : names) {
+    if (n.empty() || n[0] == '.') continue;
+    if (EndsWith(n, ".safetensors.index.json")) indexes.push_back(n);
+    else if (EndsWith(n, ".safetensors")) st.push_back(n);
+    else if (EndsWith(n, ".gguf")) gguf.push_back(n);
+  }
+  // 1. Which files are the model: an index, model.safetensors, a sole
+  //    .safetensors file, or a sole GGUF model (one file or one split set).
+  Result<Checkpoint> ck = Error{ErrorKind::kInternal, ""};
+  if (has(kSafetensorsIndexName)) {
+    ck = OpenSharded(given, dir / std::string(kSafetensorsIndexName));
+  } else if (indexes.size() == 1) {
+    ck = OpenSharded(given, dir / indexes[0]);
+  } else if (indexes.size() > 1) {
+    return MakeError(ErrorKind::kBadInput, "{}: several safetensors indexes ({}); name the one to open", given,
+                     fmt::join(indexes, ", "));
+  } else if (has("model.safetensors")) {
+    ck = OpenSafetensors(given, (dir / "model.safetensors").string());
+  } else if (st.size() == 1) {
+    ck = OpenSafetensors(given, (dir / st[0]).string());
+  } else if (st.size() > 1) {
+    return MakeError(ErrorKind::kBadInput,
+                     "{}: {} .safetensors files and no model.safetensors.index.json; name the file to open "
+                     "({})",
+                     given, st.size(), fmt::join(st, ", "));
+  } else if (!gguf.empty()) {
+    std::set<std::string> sets;
+    for (const std::string& g : gguf) {
+      auto s = ParseGgufSplitPath(g);
+      sets.insert(s ? s->prefix : g);
+    }
+    if (sets.size() > 1)
+      return MakeError(ErrorKind::kBadInput, "{}: several GGUF models ({}); name the file to open", given,
+                       fmt::join(gguf, ", "));
+    ck = OpenGguf(given, (dir / gguf[0]).string());
+  } else {
+    return MakeError(ErrorKind::kBadInput,
+                     "{}: no model found (no model.safetensors.index.json, .safetensors or .gguf file)", given);
+  }
+  if (!ck.ok()) return ck;
+
+  // 2. Everything else that is not a weight file is an extra file to copy.
+  std::unordered_set<std::string> used;
+  for (const std::string& f : ck->files) used.insert(fs::path(f).filename().string());
+  if (!ck->index_path.empty()) used.insert(fs::path(ck->index_path).filename().string());
+  for (const std::string& n : names) {
+    if (n.empty() || n[0] == '.' || used.count(n) || IsWeightFileName(n)) continue;
+    ck->extra_files.push_back((dir / n).string());
+  }
+  return ck;
+}
+
+}  // namespace
+
+bool IsWeightFileName(std::string_view name) {
+  static constexpr std::string_view kExts[] = {".safetensors", ".gguf", ".bin", ".pt", ".pth", ".ckpt",
+                                               ".h5", ".msgpack", ".onnx", ".index.json"};
+  for (std::string_view e : kExts)
+    if (EndsWith(name, e)) return true;
+  return false;
+}
+
+const TensorInfo* Checkpoint::Find(std::string_view name) const {
+  auto it = by_name_.find(std::string(name));
+  return it == by_name_.end() ? nullptr : &tensors[it->second];
+}
+
+void Checkpoint::BuildIndex() {
+  by_name_.clear();
+  for (size_t i = 0; i < tensors.size(); ++i) by_name_.emplace(tensors[i].name, i);
+}
+
+uint64_t Checkpoint::params() const {
+  uint64_t n = 0;
+  for (const TensorInfo& t : tensors) n += t.elements();
+  return n;
+}
+
+uint64_t Checkpoint::tensor_bytes() const {
+  uint64_t n = 0;
+  for (const TensorInfo& t : tensors) n += t.nbytes;
+  return n;
+}
+
+uint64_t Checkpoint::disk_bytes() const {
+  uint64_t n = 0;
+  for (uint64_t s : file_sizes) n += s;
+  return n;
+}
+
+std::vector<std::pair<std::string, std::string>> Checkpoint::MetadataSummary(size_t max_chars) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (format == FileFormat::kGguf) {
+    if (!gguf.empty())
+      for (const GgufKV& kv : gguf[0].kv) out.emplace_back(PrintableText(kv.key), GgufValueSummary(kv.value, max_chars));
+    return out;
+  }
+  if (!shards.empty())
+    for (const auto& [k, v] : shards[0].metadata) out.emplace_back(PrintableText(k), PrintableText(v, max_chars));
+  if (index)
+    for (const auto& [k, v] : index->metadata) out.emplace_back("index." + PrintableText(k), PrintableText(v, max_chars));
+  return out;
+}
+
+Result<Checkpoint> OpenCheckpoint(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st))
+    return MakeError(ErrorKind::kBadInput, "{}: no such file or directory", path);
+  Result<Checkpoint> ck = fs::is_directory(st) ? OpenDirectory(path) : OpenFile(path, path);
+  if (!ck.ok()) return ck;
+  if (ck->tensors.empty() && ck->format == FileFormat::kSafetensors)
+    ck->warnings.push_back(fmt::format("{}: the checkpoint holds no tensors", path));
+  ck->BuildIndex();
+  return ck;
+}
+
+}  // namespace bitsmith

@@ -1,0 +1,724 @@
+#include "convert/safetensors.h"
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "convert/json_text.h"
+
+namespace bitsmith {
+
+// ---------------------------------------------------------------------------
+// The dtype table (safetensors/src/tensor.rs, enum Dtype and Dtype::bitsize).
+
+namespace {
+constexpr std::array<SafetensorsDType, 20> kStDTypes = {{
+    {"BOOL", 8, DType::kBool},
+    {"F4", 4, std::nullopt},       // packed FP4 E2M1, two per byte
+    {"F6_E2M3", 6, std::nullopt},  // packed FP6, four per three bytes
+    {"F6_E3M2", 6, std::nullopt},
+    {"U8", 8, DType::kU8},
+    {"I8", 8, DType::kI8},
+    {"F8_E5M2", 8, DType::kE5M2},
+    {"F8_E4M3", 8, DType::kE4M3FN},
+    {"F8_E8M0", 8, DType::kE8M0FNU},
+    {"I16", 16, DType::kI16},
+    {"U16", 16, DType::kU16},
+    {"F16", 16, DType::kF16},
+    {"BF16", 16, DType::kBF16},
+    {"I32", 32, DType::kI32},
+    {"U32", 32, DType::kU32},
+    {"F32", 32, DType::kF32},
+    {"C64", 64, std::nullopt},  // complex64
+    {"F64", 64, DType::kF64},
+    {"I64", 64, DType::kI64},
+    {"U64", 64, DType::kU64},
+}};
+
+std::string KnownDTypeList() {
+  std::string s;
+  for (const auto& d : kStDTypes) {
+    if (!s.empty()) s += ", ";
+    s += d.name;
+  }
+  return s;
+}
+}  // namespace
+
+std::span<const SafetensorsDType> SafetensorsDTypes() { return kStDTypes; }
+
+const SafetensorsDType* FindSafetensorsDType(std::string_view name) {
+  for (const auto& d : kStDTypes)
+    if (d.name == name) return &d;
+  return nullptr;
+}
+
+std::optional<std::string_view> SafetensorsDTypeName(DType t) {
+  for (const auto& d : kStDTypes)
+    if (d.dtype == t) return d.name;
+  return std::nullopt;
+}
+
+Result<uint64_t> SafetensorsTensorBytes(std::string_view dtype, const std::vector<uint64_t>& shape,
+                                        std::string_view name) {
+  const SafetensorsDType* d = FindSafetensorsDType(dtype);
+  if (!d)
+    return MakeError(ErrorKind::kUnsupported, "tensor '{}': unknown safetensors dtype '{}' (known: {})",
+                     name, dtype, KnownDTypeList());
+  const auto elems = CheckedElements(shape);
+  const auto bits = elems ? CheckedMul(*elems, static_cast<uint64_t>(d->bits)) : std::nullopt;
+  if (!bits)
+    return MakeError(ErrorKind::kBadInput,
+                     "tensor '{}': shape {} of {} overflows 64 bits when counting its bytes", name,
+                     ShapeString(shape), dtype);
+  if (*bits % 8 != 0)
+    return MakeError(ErrorKind::kBadInput,
+                     "tensor '{}': {} elements of {} ({} bits each) are not a whole number of bytes",
+                     name, *elems, dtype, d->bits);
+  return *bits / 8;
+}
+
+// ---------------------------------------------------------------------------
+// Reading: a SAX parser that builds only the descriptors, so memory stays a
+// small multiple of the header text whatever the header claims.
+
+namespace {
+
+using json = nlohmann::json;
+
+struct RawTensor {
+  std::string name;
+  std::string dtype;
+  std::vector<uint64_t> shape;
+  std::vector<uint64_t> offsets;
+  bool have_dtype = false, have_shape = false, have_offsets = false;
+};
+
+class HeaderSax {
+ public:
+  static constexpr int kMaxDepth = 64;
+
+  std::vector<RawTensor> tensors;
+  std::vector<std::pair<std::string, std::string>> metadata;
+  bool has_metadata = false;
+  std::optional<Error> error;
+
+  // --- scalars
+  bool null() { return Scalar("null", nullptr); }
+  bool boolean(bool) { return Scalar("a boolean", nullptr); }
+  bool number_integer(json::number_integer_t v) {
+    if (v >= 0) return number_unsigned(static_cast<uint64_t>(v));
+    return Scalar(fmt::format("the negative number {}", v), nullptr);
+  }
+  bool number_unsigned(json::number_unsigned_t v) {
+    if (InArray()) {
+      // 1. Elements of "shape" and "data_offsets".
+      (field_ == Field::kShape ? cur_.shape : cur_.offsets).push_back(v);
+      return true;
+    }
+    return Scalar(fmt::format("the number {}", v), nullptr);
+  }
+  bool number_float(json::number_float_t, const json::string_t& text) {
+    return Scalar(fmt::format("the number {} (not an unsigned 64-bit integer)", text), nullptr);
+  }
+  bool string(json::string_t& s) { return Scalar(fmt::format("the string \"{}\"", Clip(s)), &s); }
+  bool binary(json::binary_t&) { return Fail("binary value in the header"); }
+
+  // --- containers
+  bool start_object(std::size_t) {
+    if (skip_ > 0) return Enter(true);
+    if (depth_ == 0) return Enter(false);  // the root object
+    if (depth_ == 1) {                     // a tensor entry or __metadata__
+      if (in_meta_) has_metadata = true;
+      else cur_ = RawTensor{}, cur_.name = key_;
+      return Enter(false);
+    }
+    if (depth_ == 2 && field_ == Field::kOther) return Enter(true);  // unknown field: skip
+    return Fail(fmt::format("{}: unexpected object", Where()));
+  }
+  bool end_object() {
+    if (skip_ > 0) return Leave();
+    if (depth_ == 2 && !in_meta_) {
+      if (!cur_.have_dtype || !cur_.have_shape || !cur_.have_offsets)
+        return Fail(fmt::format("tensor '{}': missing \"{}\"", Clip(cur_.name),
+                                !cur_.have_dtype ? "dtype" : !cur_.have_shape ? "shape" : "data_offsets"));
+      tensors.push_back(std::move(cur_));
+      cur_ = {};
+    }
+    return Leave();
+  }
+  bool start_array(std::size_t) {
+    if (skip_ > 0) return Enter(true);
+    if (depth_ == 2 && !in_meta_ && (field_ == Field::kShape || field_ == Field::kOffsets)) {
+      (field_ == Field::kShape ? cur_.have_shape : cur_.have_offsets) = true;
+      return Enter(false);
+    }
+    if (depth_ == 2 && !in_meta_ && field_ == Field::kOther) return Enter(true);
+    return Fail(fmt::format("{}: unexpected array", Where()));
+  }
+  bool end_array() {
+    if (skip_ > 0) return Leave();
+    if (field_ == Field::kOffsets && cur_.offsets.size() != 2)
+      return Fail(fmt::format("tensor '{}': data_offsets has {} entries, expected [begin, end]",
+                              Clip(cur_.name), cur_.offsets.size()));
+    return Leave();
+  }
+  bool key(json::string_t& k) {
+    if (skip_ > 0) return true;
+    if (depth_ == 1) {
+      if (!top_keys_.insert(k).second) return Fail(fmt::format("duplicate tensor name '{}'", Clip(k)));
+      in_meta_ = k == "__metadata__";
+      key_ = k;
+      return true;
+    }
+    if (depth_ == 2 && in_meta_) {
+      if (!meta_keys_.insert(k).second)
+        return Fail(fmt::format("__metadata__: duplicate key '{}'", Clip(k)));
+      meta_key_ = k;
+      return true;
+    }
+    if (depth_ == 2) {
+      if (!field_keys_.insert(k).second)
+        return Fail(fmt::format("tensor '{}': duplicate field \"{}\"", Clip(cur_.name), Clip(k)));
+      field_ = k == "dtype" ? Field::kDtype : k == "shape" ? Field::kShape
+             : k == "data_offsets" ? Field::kOffsets : Field::kOther;
+      return true;
+    }
+    return Fail(fmt::format("{}: unexpected key '{}'", Where(), Clip(k)));
+  }
+  bool parse_error(std::size_t pos, const std::string&, const nlohmann::detail::exception& ex) {
+    // nlohmann's message names the byte position and what it expected.
+    std::string what = ex.what();
+    if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+    return Fail(fmt::format("header is not valid JSON (at byte {} of the header): {}", pos, what));
+  }
+
+ private:
+  enum class Field { kNone, kDtype, kShape, kOffsets, kOther };
+
+  static std::string Clip(const std::string& s) { return s.size() <= 200 ? s : s.substr(0, 200) + "..."; }
+  bool InArray() const { return skip_ == 0 && depth_ == 3; }
+  std::string Where() const {
+    if (depth_ <= 1) return "header";
+    if (in_meta_) return "__metadata__";
+    return fmt::format("tensor '{}'", Clip(cur_.name));
+  }
+  bool Fail(std::string msg) {
+    if (!error) error = Error{ErrorKind::kBadInput, std::move(msg)};
+    return false;
+  }
+  bool Enter(bool skipping) {
+    if (depth_ + skip_ >= kMaxDepth) return Fail(fmt::format("header nests deeper than {} levels", kMaxDepth));
+    if (skipping) {
+      ++skip_;
+      return true;
+    }
+    ++depth_;
+    if (depth_ == 2) field_keys_.clear(), field_ = Field::kNone;
+    if (depth_ == 2 && in_meta_) meta_keys_.clear();
+    return true;
+  }
+  bool Leave() {
+    if (skip_ > 0) --skip_;
+    else --depth_;
+    return true;
+  }
+  // A scalar value (string when `s` is set).
+  bool Scalar(const std::string& what, json::string_t* s) {
+    if (skip_ > 0) return true;
+    if (depth_ == 0) return Fail("header is not a JSON object");
+    if (depth_ == 1)
+      return Fail(fmt::format("{} '{}': expected an object, found {}", in_meta_ ? "entry" : "tensor",
+                              Clip(key_), what));
+    if (depth_ == 2 && in_meta_) {
+      if (!s)
+        return Fail(fmt::format("__metadata__ '{}': values must be strings, found {}", Clip(meta_key_), what));
+      metadata.emplace_back(meta_key_, std::move(*s));
+      return true;
+    }
+    if (depth_ == 2) {
+      if (field_ == Field::kDtype) {
+        if (!s) return Fail(fmt::format("tensor '{}': dtype must be a string, found {}", Clip(cur_.name), what));
+        cur_.dtype = std::move(*s);
+        cur_.have_dtype = true;
+        return true;
+      }
+      if (field_ == Field::kOther) return true;  // unknown fields are ignored, as tensor.rs does
+      return Fail(fmt::format("tensor '{}': \"{}\" must be an array of unsigned integers, found {}",
+                              Clip(cur_.name), field_ == Field::kShape ? "shape" : "data_offsets", what));
+    }
+    return Fail(fmt::format("tensor '{}': {} entries must be unsigned 64-bit integers, found {}",
+                            Clip(cur_.name), field_ == Field::kShape ? "shape" : "data_offsets", what));
+  }
+
+  int depth_ = 0;  // containers entered that we interpret
+  int skip_ = 0;   // containers entered inside an ignored value
+  bool in_meta_ = false;
+  Field field_ = Field::kNone;
+  std::string key_, meta_key_;
+  RawTensor cur_;
+  std::unordered_set<std::string> top_keys_, meta_keys_, field_keys_;
+};
+
+}  // namespace
+
+Result<SafetensorsFile> ReadSafetensors(const ByteSource& src) {
+  const std::string& path = src.name();
+  SafetensorsFile f;
+  f.path = path;
+  f.file_size = src.size();
+
+  // 1. The 8-byte header length, checked against the reader's cap and the file.
+  if (f.file_size < 8)
+    return MakeError(ErrorKind::kBadInput,
+                     "{}: {} bytes is too short for a safetensors file (8-byte header length missing)",
+                     path, f.file_size);
+  std::array<uint8_t, 8> len_bytes{};
+  BITSMITH_RETURN_IF_ERROR(src.ReadAt(0, len_bytes));
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | len_bytes[i];
+  if (n > kSafetensorsMaxHeader)
+    return MakeError(ErrorKind::kBadInput,
+                     "{}: header length {} exceeds the safetensors limit of {} bytes (not a "
+                     "safetensors file, or corrupt)",
+                     path, n, kSafetensorsMaxHeader);
+  if (n > f.file_size - 8)
+    return MakeError(ErrorKind::kBadInput,
+                     "{}: header length {} runs past the end of the file ({} bytes): truncated or "
+                     "not a safetensors file",
+                     path, n, f.file_size);
+  if (n < 2)
+    return MakeError(ErrorKind::kBadInput, "{}: header length {} is too short for a JSON object", path, n);
+  f.header_length = n;
+  f.data_offset = 8 + n;
+
+  // 2. Parse the JSON header (UTF-8 and syntax are checked by nlohmann's lexer).
+  BITSMITH_ASSIGN_OR_RETURN(std::vector<uint8_t> text, src.ReadRange(8, n));
+  HeaderSax sax;
+  const bool ok = json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json,
+                                  /*strict=*/true, /*ignore_comments=*/false);
+  if (!ok || sax.error) {
+    Error e = sax.error ? *sax.error : Error{ErrorKind::kBadInput, "header is not valid JSON"};
+    e.message = path + ": " + e.message;
+    return e;
+  }
+  f.has_metadata = sax.has_metadata;
+  f.metadata = std::move(sax.metadata);
+  text.clear();
+  text.shrink_to_fit();
+
+  // 3. Each tensor: known dtype, byte length = elements x bits / 8, range inside
+  //    the data section.
+  const uint64_t data_len = f.file_size - f.data_offset;
+  f.tensors.reserve(sax.tensors.size());
+  for (RawTensor& r : sax.tensors) {
+    if (r.name.empty()) return MakeError(ErrorKind::kBadInput, "{}: a tensor has an empty name", path);
+    const SafetensorsDType* d = FindSafetensorsDType(r.dtype);
+    if (!d)
+      return MakeError(ErrorKind::kUnsupported, "{}: tensor '{}' has unknown dtype '{}' (known: {})",
+                       path, r.name, r.dtype, KnownDTypeList());
+    auto bytes = SafetensorsTensorBytes(r.dtype, r.shape, r.name);
+    if (!bytes.ok()) {
+      Error e = bytes.take_error();
+      e.message = path + ": " + e.message;
+      return e;
+    }
+    const uint64_t begin = r.offsets[0], end = r.offsets[1];
+    if (end < begin)
+      return MakeError(ErrorKind::kBadInput, "{}: tensor '{}': data_offsets [{}, {}] end before they begin",
+                       path, r.name, begin, end);
+    if (end > data_len)
+      return MakeError(ErrorKind::kBadInput,
+                       "{}: tensor '{}': data_offsets [{}, {}] run past the end of the data section "
+                       "({} bytes after the {}-byte header)",
+                       path, r.name, begin, end, data_len, f.data_offset);
+    if (end - begin != *bytes)
+      return MakeError(ErrorKind::kBadInput,
+                       "{}: tensor '{}': shape {} of {} needs {} bytes but data_offsets [{}, {}] hold {}",
+                       path, r.name, ShapeString(r.shape), r.dtype, *bytes, begin, end, end - begin);
+    TensorInfo t;
+    t.name = std::move(r.name);
+    t.dtype = d->dtype;
+    t.raw_dtype = std::move(r.dtype);
+    t.shape = std::move(r.shape);
+    t.file = path;
+    t.offset = f.data_offset + begin;
+    t.nbytes = *bytes;
+    f.tensors.push_back(std::move(t));
+  }
+
+  // 4. Sorted by offset, the tensors must tile the data section exactly
+  //    (tensor.rs Metadata::validate and the MetadataIncompleteBuffer check).
+  std::stable_sort(f.tensors.begin(), f.tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
+    return a.offset != b.offset ? a.offset < b.offset : a.nbytes < b.nbytes;
+  });
+  uint64_t pos = f.data_offset;
+  const TensorInfo* prev = nullptr;
+  for (const TensorInfo& t : f.tensors) {
+    if (t.offset < pos)
+      return MakeError(ErrorKind::kBadInput,
+                       "{}: tensors '{}' and '{}' overlap: data [{}, {}) and [{}, {})", path, prev->name,
+                       t.name, prev->offset - f.data_offset, pos - f.data_offset,
+                       t.offset - f.data_offset, t.offset + t.nbytes - f.data_offset);
+    if (t.offset > pos)
+      return MakeError(ErrorKind::kBadInput,
+                       "{}: {} unused bytes (data offsets [{}, {})) before tensor '{}'{}: safetensors "
+                       "data must be contiguous",
+                       path, t.offset - pos, pos - f.data_offset, t.offset - f.data_offset, t.name,
+                       prev ? fmt::format(" after '{}'", prev->name) : std::string());
+    pos = t.offset + t.nbytes;
+    prev = &t;
+  }
+  if (pos != f.file_size)
+    return MakeError(ErrorKind::kBadInput,
+                     "{}: {} trailing bytes after the last tensor's data (data ends at byte {}, the "
+                     "file at {})",
+                     path, f.file_size - pos, pos, f.file_size);
+  return f;
+}
+
+Result<SafetensorsFile> ReadSafetensorsFile(const std::string& path) {
+  BITSMITH_ASSIGN_OR_RETURN(InputFile in, InputFile::Open(path));
+  return ReadSafetensors(in);
+}
+
+// ---------------------------------------------------------------------------
+// Writing.
+
+Result<SafetensorsTensorSpec> SafetensorsSpec(std::string name, DType dtype, std::vector<uint64_t> shape) {
+  auto st = SafetensorsDTypeName(dtype);
+  if (!st)
+    return MakeError(ErrorKind::kUnsupported,
+                     "tensor '{}': dtype {} has no safetensors spelling (safetensors stores: {})", name,
+                     GetDType(dtype).name, KnownDTypeList());
+  return SafetensorsTensorSpec{std::move(name), std::string(*st), std::move(shape)};
+}
+
+Result<SafetensorsTensorSpec> SafetensorsSpecOf(const TensorInfo& t) {
+  if (t.ggml_type < 0 && FindSafetensorsDType(t.raw_dtype))
+    return SafetensorsTensorSpec{t.name, t.raw_dtype, t.shape};
+  if (!t.dtype)
+    return MakeError(ErrorKind::kUnsupported, "tensor '{}': dtype '{}' is unknown to bitsmith", t.name,
+                     t.raw_dtype);
+  return SafetensorsSpec(t.name, *t.dtype, t.shape);
+}
+
+Result<PlannedFile> PlanSafetensors(
+    const std::string& path, std::span<const SafetensorsTensorSpec> tensors,
+    const std::optional<std::vector<std::pair<std::string, std::string>>>& metadata) {
+  PlannedFile plan;
+  plan.path = path;
+  std::string h = "{";
+  bool first = true;
+  if (metadata) {
+    h += "\"__metadata__\":{";
+    std::unordered_set<std::string> seen;
+    for (size_t i = 0; i < metadata->size(); ++i) {
+      const auto& [k, v] = (*metadata)[i];
+      if (!seen.insert(k).second)
+        return MakeError(ErrorKind::kBadInput, "{}: duplicate __metadata__ key '{}'", path, k);
+      if (!IsValidUtf8(k) || !IsValidUtf8(v))
+        return MakeError(ErrorKind::kBadInput, "{}: __metadata__ '{}' is not valid UTF-8", path,
+                         PrintableText(k));
+      if (i) h += ',';
+      h += JsonQuote(k) + ":" + JsonQuote(v);
+    }
+    h += "}";
+    first = false;
+  }
+  std::unordered_set<std::string> names;
+  uint64_t offset = 0;
+  for (const SafetensorsTensorSpec& t : tensors) {
+    if (t.name.empty()) return MakeError(ErrorKind::kBadInput, "{}: a tensor has an empty name", path);
+    if (t.name == "__metadata__")
+      return MakeError(ErrorKind::kBadInput, "{}: a tensor cannot be named __metadata__", path);
+    if (!IsValidUtf8(t.name))
+      return MakeError(ErrorKind::kBadInput, "{}: tensor name '{}' is not valid UTF-8", path,
+                       PrintableText(t.name));
+    if (!names.insert(t.name).second)
+      return MakeError(ErrorKind::kBadInput, "{}: duplicate tensor name '{}'", path, t.name);
+    BITSMITH_ASSIGN_OR_RETURN(uint64_t nbytes, SafetensorsTensorBytes(t.dtype, t.shape, t.name));
+    auto end = CheckedAdd(offset, nbytes);
+    if (!end) return MakeError(ErrorKind::kBadInput, "{}: total size overflows 64 bits", path);
+    if (!first) h += ',';
+    first = false;
+    h += JsonQuote(t.name) + ":{\"dtype\":" + JsonQuote(t.dtype) + ",\"shape\":[";
+    for (size_t i = 0; i < t.shape.size(); ++i) {
+      if (i) h += ',';
+      h += std::to_string(t.shape[i]);
+    }
+    h += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(*end) + "]}";
+    plan.tensors.push_back({t.name, offset, nbytes});  // relative for now
+    offset = *end;
+  }
+  h += "}";
+  // Pad with spaces to a multiple of 8 bytes, as tensor.rs prepare() does.
+  h.append((8 - h.size() % 8) % 8, ' ');
+  if (h.size() > kSafetensorsMaxHeader)
+    return MakeError(ErrorKind::kBadInput,
+                     "{}: the header would be {} bytes, over the {}-byte limit of safetensors readers: "
+                     "shard the output",
+                     path, h.size(), kSafetensorsMaxHeader);
+  const uint64_t n = h.size();
+  plan.header.resize(8 + h.size());
+  for (int i = 0; i < 8; ++i) plan.header[i] = static_cast<uint8_t>(n >> (8 * i));
+  std::copy(h.begin(), h.end(), plan.header.begin() + 8);
+  for (PlannedTensor& t : plan.tensors) t.offset += plan.header.size();
+  auto size = CheckedAdd(plan.header.size(), offset);
+  if (!size) return MakeError(ErrorKind::kBadInput, "{}: total size overflows 64 bits", path);
+  plan.size = *size;
+  return plan;
+}
+
+std::vector<std::pair<size_t, size_t>> GroupIntoShards(std::span<const SafetensorsTensorSpec> tensors,
+                                                       uint64_t max_shard_bytes) {
+  std::vector<std::pair<size_t, size_t>> groups;
+  size_t begin = 0;
+  uint64_t cur = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    auto b = SafetensorsTensorBytes(tensors[i].dtype, tensors[i].shape, tensors[i].name);
+    const uint64_t nbytes = b.ok() ? *b : 0;  // invalid specs fail later, in PlanSafetensors
+    if (i > begin && (cur + nbytes > max_shard_bytes || cur + nbytes < cur)) {
+      groups.emplace_back(begin, i);
+      begin = i;
+      cur = 0;
+    }
+    cur += nbytes;
+  }
+  if (begin < tensors.size() || groups.empty()) groups.emplace_back(begin, tensors.size());
+  return groups;
+}
+
+std::string ShardFileName(std::string_view stem, size_t index, size_t count) {
+  return fmt::format("{}-{:05d}-of-{:05d}.safetensors", stem, index, count);
+}
+
+Result<SafetensorsShardPlan> PlanSafetensorsShards(
+    const std::string& out_dir,
+    std::span<const std::pair<std::string, std::vector<SafetensorsTensorSpec>>> groups,
+    const std::optional<std::vector<std::pair<std::string, std::string>>>& metadata,
+    const std::vector<std::pair<std::string, std::string>>& index_metadata) {
+  SafetensorsShardPlan plan;
+  std::map<std::string, std::string> weight_map;
+  std::unordered_set<std::string> files;
+  uint64_t total = 0;
+  for (const auto& [file, specs] : groups) {
+    if (!IsPlainFileName(file))
+      return MakeError(ErrorKind::kBadInput, "shard name '{}' is not a plain file name", file);
+    if (!files.insert(file).second) return MakeError(ErrorKind::kBadInput, "duplicate shard name '{}'", file);
+    BITSMITH_ASSIGN_OR_RETURN(PlannedFile f,
+                              PlanSafetensors((std::filesystem::path(out_dir) / file).string(), specs, metadata));
+    for (const PlannedTensor& t : f.tensors) {
+      if (!weight_map.emplace(t.name, file).second)
+        return MakeError(ErrorKind::kBadInput, "tensor '{}' is in two shards ({} and {})", t.name,
+                         weight_map[t.name], file);
+      total += t.nbytes;
+    }
+    plan.shards.push_back(std::move(f));
+  }
+  if (groups.size() == 1 && groups[0].first == "model.safetensors") return plan;
+  json index;
+  index["metadata"] = json::object();
+  for (const auto& [k, v] : index_metadata) {
+    json parsed = json::parse(v, nullptr, /*allow_exceptions=*/false);
+    index["metadata"][k] = parsed.is_discarded() ? json(v) : parsed;
+  }
+  index["metadata"]["total_size"] = total;
+  index["weight_map"] = json::object();
+  for (const auto& [name, file] : weight_map) index["weight_map"][name] = file;
+  plan.index_path = (std::filesystem::path(out_dir) / std::string(kSafetensorsIndexName)).string();
+  plan.index_json = index.dump(2) + "\n";
+  return plan;
+}
+
+Result<SafetensorsShardPlan> PlanSafetensorsSharded(
+    const std::string& out_dir, std::span<const SafetensorsTensorSpec> tensors,
+    const std::optional<std::vector<std::pair<std::string, std::string>>>& metadata,
+    uint64_t max_shard_bytes, std::string_view stem) {
+  const auto ranges = GroupIntoShards(tensors, max_shard_bytes == 0 ? UINT64_MAX : max_shard_bytes);
+  std::vector<std::pair<std::string, std::vector<SafetensorsTensorSpec>>> groups;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const std::string name = ranges.size() == 1 ? std::string(stem) + ".safetensors"
+                                                : ShardFileName(stem, i + 1, ranges.size());
+    groups.emplace_back(name, std::vector<SafetensorsTensorSpec>(tensors.begin() + ranges[i].first,
+                                                                 tensors.begin() + ranges[i].second));
+  }
+  return PlanSafetensorsShards(out_dir, groups, metadata);
+}
+
+// ---------------------------------------------------------------------------
+// The index.
+
+bool IsPlainFileName(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") return false;
+  for (char c : name)
+    if (c == '/' || c == '\\' || c == '\0') return false;
+  return true;
+}
+
+std::vector<std::string> SafetensorsIndex::files() const {
+  std::vector<std::string> out;
+  std::unordered_set<std::string> seen;
+  for (const auto& [tensor, file] : weight_map)
+    if (seen.insert(file).second) out.push_back(file);
+  return out;
+}
+
+namespace {
+
+// SAX for the index: {"metadata": {...}?, "weight_map": {name: file}, ...}.
+// Values under "metadata" are captured as compact JSON text; other top-level
+// keys are ignored. Duplicate keys anywhere we interpret are errors.
+class IndexSax {
+ public:
+  static constexpr int kMaxDepth = 64;
+  SafetensorsIndex index;
+  bool have_weight_map = false;
+  std::optional<Error> error;
+
+  bool null() { return Value(json(nullptr)); }
+  bool boolean(bool v) { return Value(json(v)); }
+  bool number_integer(json::number_integer_t v) { return Value(json(v)); }
+  bool number_unsigned(json::number_unsigned_t v) { return Value(json(v)); }
+  bool number_float(json::number_float_t v, const json::string_t&) { return Value(json(v)); }
+  bool string(json::string_t& s) { return Value(json(std::move(s))); }
+  bool binary(json::binary_t&) { return Fail("binary value"); }
+  bool start_object(std::size_t) { return Open(json::object()); }
+  bool start_array(std::size_t) { return Open(json::array()); }
+  bool end_object() { return Close(); }
+  bool end_array() { return Close(); }
+  bool key(json::string_t& k) {
+    if (depth_ == 1) {
+      if (!top_.insert(k).second) return Fail(fmt::format("duplicate key \"{}\"", k));
+      section_ = k == "weight_map" ? Section::kWeightMap : k == "metadata" ? Section::kMetadata : Section::kOther;
+    } else if (depth_ == 2 && section_ == Section::kWeightMap) {
+      if (!names_.insert(k).second) return Fail(fmt::format("weight_map lists tensor '{}' twice", k));
+    } else if (depth_ == 2 && section_ == Section::kMetadata) {
+      if (!meta_keys_.insert(k).second) return Fail(fmt::format("metadata: duplicate key \"{}\"", k));
+    } else if (!stack_.empty() && stack_.back()->is_object() && stack_.back()->contains(k)) {
+      return Fail(fmt::format("duplicate key \"{}\"", k));
+    }
+    key_ = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t pos, const std::string&, const nlohmann::detail::exception& ex) {
+    std::string what = ex.what();
+    if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+    return Fail(fmt::format("not valid JSON (at byte {}): {}", pos, what));
+  }
+
+ private:
+  enum class Section { kNone, kWeightMap, kMetadata, kOther };
+  bool Fail(std::string m) {
+    if (!error) error = Error{ErrorKind::kBadInput, std::move(m)};
+    return false;
+  }
+  bool Open(json v) {
+    if (depth_ >= kMaxDepth) return Fail(fmt::format("nests deeper than {} levels", kMaxDepth));
+    if (depth_ == 0) {
+      if (!v.is_object()) return Fail("the index is not a JSON object");
+      ++depth_;
+      return true;
+    }
+    if (depth_ == 1) {
+      if (section_ == Section::kWeightMap && !v.is_object()) return Fail("weight_map is not an object");
+      if (section_ == Section::kMetadata && !v.is_object()) return Fail("metadata is not an object");
+      if (section_ == Section::kWeightMap) have_weight_map = true;
+      ++depth_;
+      return true;
+    }
+    if (depth_ == 2 && section_ == Section::kWeightMap)
+      return Fail(fmt::format("weight_map['{}'] is not a file name string", key_));
+    // Inside metadata (captured) or an ignored section (captured and dropped).
+    ++depth_;
+    if (stack_.empty()) {
+      captured_ = std::move(v);
+      capture_key_ = key_;
+      stack_.push_back(&captured_);
+      return true;
+    }
+    json* parent = stack_.back();
+    json* child = parent->is_array() ? &parent->emplace_back(std::move(v)) : &((*parent)[key_] = std::move(v));
+    stack_.push_back(child);
+    return true;
+  }
+  bool Close() {
+    --depth_;
+    if (!stack_.empty()) {
+      stack_.pop_back();
+      if (stack_.empty() && depth_ == 2 && section_ == Section::kMetadata) AddMeta(capture_key_, captured_);
+    }
+    return true;
+  }
+  void AddMeta(const std::string& k, const json& v) {
+    index.metadata.emplace_back(k, v.dump());
+    if (k == "total_size" && v.is_number_unsigned()) index.total_size = v.get<uint64_t>();
+  }
+  bool Value(json v) {
+    if (depth_ == 0) return Fail("the index is not a JSON object");
+    if (depth_ == 1) {
+      if (section_ == Section::kWeightMap) return Fail("weight_map is not an object");
+      if (section_ == Section::kMetadata) return Fail("metadata is not an object");
+      return true;
+    }
+    if (depth_ == 2 && section_ == Section::kWeightMap) {
+      if (!v.is_string()) return Fail(fmt::format("weight_map['{}'] is not a file name string", key_));
+      std::string file = v.get<std::string>();
+      if (!IsPlainFileName(file))
+        return Fail(fmt::format("weight_map['{}'] = \"{}\" is not a plain file name inside the "
+                                "checkpoint directory (no '/', '..' or absolute paths)",
+                                key_, PrintableText(file)));
+      index.weight_map.emplace_back(key_, std::move(file));
+      return true;
+    }
+    if (depth_ == 2 && section_ == Section::kMetadata) {
+      AddMeta(key_, v);
+      return true;
+    }
+    if (stack_.empty()) return true;
+    json* parent = stack_.back();
+    if (parent->is_array()) parent->push_back(std::move(v));
+    else (*parent)[key_] = std::move(v);
+    return true;
+  }
+
+  int depth_ = 0;
+  Section section_ = Section::kNone;
+  std::string key_, capture_key_;
+  json captured_;
+  std::vector<json*> stack_;
+  std::unordered_set<std::string> top_, names_, meta_keys_;
+};
+
+}  // namespace
+
+Result<SafetensorsIndex> ParseSafetensorsIndex(std::string_view text, const std::string& name) {
+  IndexSax sax;
+  const bool ok = json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json, true, false);
+  if (!ok || sax.error) {
+    Error e = sax.error ? *sax.error : Error{ErrorKind::kBadInput, "not valid JSON"};
+    e.message = name + ": " + e.message;
+    return e;
+  }
+  if (!sax.have_weight_map)
+    return MakeError(ErrorKind::kBadInput, "{}: no \"weight_map\" object: not a safetensors index", name);
+  return std::move(sax.index);
+}
+
+Result<SafetensorsIndex> ReadSafetensorsIndex(const std::string& path) {
+  constexpr uint64_t kMaxIndex = uint64_t{256} << 20;
+  BITSMITH_ASSIGN_OR_RETURN(InputFile in, InputFile::Open(path));
+  if (in.size() > kMaxIndex)
+    return MakeError(ErrorKind::kBadInput, "{}: {} bytes is larger than the {}-byte limit for an index",
+                     path, in.size(), kMaxIndex);
+  BITSMITH_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, in.ReadRange(0, in.size()));
+  return ParseSafetensorsIndex(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                               path);
+}
+
+}  // namespace bitsmith
