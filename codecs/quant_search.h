@@ -279,6 +279,8 @@ inline float MinMaxFit(int n, const float* x, WeightFn weight, uint8_t* L, float
   }
   // 4. Candidates: levels, then the least-squares (scale, min) for those levels
   //    (min clamped to <= 0, refitting the scale alone), kept when the error drops.
+  //    A kept candidate's min replaces `min`, so later candidates compute both
+  //    (max - min) and x - min against it (ggml's behaviour; easy to miss).
   for (int is = 0; is <= s.nstep; ++is) {
     iscale = (s.rmin + s.rdelta * static_cast<float>(is) + static_cast<float>(nmax)) / (max - min);
     float sum_l = 0, sum_l2 = 0, sum_xl = 0;
