@@ -1,5 +1,6 @@
 #include "convert/sizes.h"
 
+#include <algorithm>
 #include <array>
 #include <unordered_map>
 
@@ -39,6 +40,12 @@ std::optional<DType> LlamaFallbackType(DType wanted) {
   }
 }
 
+int EffectiveRank(const std::vector<uint64_t>& shape) {
+  size_t lead = 0;
+  while (lead < shape.size() && shape[lead] == 1) ++lead;
+  return std::max(1, static_cast<int>(shape.size() - lead));
+}
+
 ResolvedType ResolveTargetType(const TensorInfo& t, DType wanted) {
   ResolvedType r;
   r.used = wanted;
@@ -46,6 +53,7 @@ ResolvedType ResolveTargetType(const TensorInfo& t, DType wanted) {
   // 1. Unknown, integer and identical types pass through.
   if (!t.dtype) {
     r.passthrough = true;
+    r.choice = TypeChoice::kKeptType;
     r.fallback_reason = fmt::format("dtype {} is unknown to bitsmith: copied unchanged", t.raw_dtype);
     return r;
   }
@@ -58,6 +66,7 @@ ResolvedType ResolveTargetType(const TensorInfo& t, DType wanted) {
   if (s.kind == DTypeKind::kInt) {
     r.used = src;
     r.passthrough = true;
+    r.choice = TypeChoice::kKeptType;
     r.fallback_reason = fmt::format("integer tensor kept as {}", s.name);
     return r;
   }
@@ -66,23 +75,26 @@ ResolvedType ResolveTargetType(const TensorInfo& t, DType wanted) {
   if (w.kind == DTypeKind::kInt) {  // an integer target only takes integer sources
     r.used = src;
     r.passthrough = true;
+    r.choice = TypeChoice::kKeptType;
     r.fallback_reason = fmt::format("float tensor kept as {} (target {} is an integer type)", s.name, w.name);
     return r;
   }
   // 3. Low-precision element formats: matrices only.
   if (w.kind == DTypeKind::kFloat) {
-    if (t.rank() < 2) {
+    if (EffectiveRank(t.shape) < 2) {
       r.used = src;
       r.passthrough = true;
-      r.fallback_reason = fmt::format("{}-D tensor kept as {} ({} is for matrices)", t.rank(), s.name, w.name);
+      r.choice = TypeChoice::kKeptRank;
+      r.fallback_reason = fmt::format("1-D tensor kept as {} ({} is for matrices)", s.name, w.name);
     }
     return r;
   }
   // 4. Block types: 1-D tensors f32, matrices by row length with llama.cpp's chain.
-  if (t.rank() < 2) {
+  if (EffectiveRank(t.shape) < 2) {
     r.used = DType::kF32;
     r.passthrough = src == DType::kF32;
-    r.fallback_reason = fmt::format("{}-D tensor stays f32 (llama.cpp keeps norms and biases in f32)", t.rank());
+    r.choice = TypeChoice::kKeptRank;
+    r.fallback_reason = "1-D tensor stays f32 (llama.cpp keeps norms and biases in f32)";
     return r;
   }
   const uint64_t row = t.row_length();
@@ -96,6 +108,7 @@ ResolvedType ResolveTargetType(const TensorInfo& t, DType wanted) {
     r.used = DType::kF16;
   }
   r.passthrough = r.used == src;
+  r.choice = TypeChoice::kFallback;
   r.fallback_reason = fmt::format("{}: {}", why, Name(r.used));
   return r;
 }
@@ -164,8 +177,10 @@ ModelSize PlanModelSize(std::span<const TensorInfo> tensors, DType wanted, Fp8Bl
       ts.type.passthrough = true;
       if (ResolveTargetType(*w, wanted).passthrough) {
         ts.bytes = t.nbytes;
+        m.bytes += ts.bytes;
       } else {
         ts.dropped = true;
+        ts.type.choice = TypeChoice::kDropped;
         ts.type.fallback_reason = fmt::format("scale of FP8 tensor '{}', dropped when it is dequantized", w->name);
       }
       m.tensors.push_back(std::move(ts));
@@ -174,11 +189,10 @@ ModelSize PlanModelSize(std::span<const TensorInfo> tensors, DType wanted, Fp8Bl
     ts.type = ResolveTargetType(t, wanted);
     ts.bytes = PlannedBytes(t, ts.type, block);
     if (ts.type.fell_back()) ++m.fallbacks;
+    if (ts.type.choice == TypeChoice::kKeptRank || ts.type.choice == TypeChoice::kKeptType) ++m.kept;
     m.bytes += ts.bytes;
     m.tensors.push_back(std::move(ts));
   }
-  for (const TensorSize& ts : m.tensors)
-    if (ts.dropped == false && companion_weight(tensors[ts.index])) m.bytes += ts.bytes;
   return m;
 }
 

@@ -12,7 +12,7 @@
 //     (passthrough). S == T: kept unchanged, no fallback.
 //  2. T a wide float (f32, f16, bf16, f64): every float tensor becomes T.
 //  3. T an FP8 / FP6 / FP4 element format (e4m3fn, e5m2, ...): tensors of
-//     rank >= 2 become T; 1-D tensors (norms, biases) keep S, as DeepSeek's
+//     rank >= 2 (EffectiveRank: leading 1s do not count) become T; 1-D tensors (norms, biases) keep S, as DeepSeek's
 //     FP8 checkpoints keep them in BF16/F32. Block-scaled FP8 (the default for
 //     file-level commands, 128x128 like DeepSeek-V3) adds one f32 scale per
 //     block of the last two dimensions, as a `<name>_scale_inv` companion.
@@ -48,13 +48,30 @@ struct Fp8Blocking {
   bool operator==(const Fp8Blocking&) const = default;
 };
 
+// Why a tensor gets the type it gets.
+enum class TypeChoice : uint8_t {
+  kWanted,    // the wanted type (or the source already is it)
+  kKeptRank,  // rule 3/4: a 1-D tensor keeps its type (FP8) or becomes f32 (block types)
+  kKeptType,  // rule 1: an integer/bool tensor, or a type bitsmith does not know, kept as is
+  kFallback,  // rule 4: the row does not fit the block type; llama.cpp's fallback chain
+  kDropped,   // an FP8 scale companion whose weight is dequantized (PlanModelSize only)
+};
+
 struct ResolvedType {
   DType used = DType::kF32;  // the stored type (the source type when passthrough)
   bool passthrough = false;  // the tensor's bytes are copied unchanged
-  // Why `used` is not the wanted type; empty when it is.
+  TypeChoice choice = TypeChoice::kWanted;
+  // Why `used` is not the wanted type (e.g. "row length 64 is not a multiple of
+  // 256 (q4_k): q5_0"); empty for kWanted.
   std::string fallback_reason;
-  bool fell_back() const { return !fallback_reason.empty(); }
+  // True only for real fallbacks (kFallback): what `--strict` refuses and
+  // reports count as "fallbacks"; rank/type rules are by design.
+  bool fell_back() const { return choice == TypeChoice::kFallback; }
 };
+
+// Rank as ggml counts it (ggml_n_dims): leading dimensions of 1 in the
+// row-major shape (trailing ne of 1) do not count; at least 1. [1, 64] is 1-D.
+int EffectiveRank(const std::vector<uint64_t>& shape);
 
 // The type a tensor gets when `wanted` is asked for (rules above).
 ResolvedType ResolveTargetType(const TensorInfo& t, DType wanted);
@@ -93,7 +110,8 @@ struct ModelSize {
   Fp8Blocking block;
   uint64_t bytes = 0;  // tensor data, scales included (no file headers)
   std::vector<TensorSize> tensors;
-  size_t fallbacks = 0;  // tensors whose type differs from `wanted` (dropped ones excluded)
+  size_t fallbacks = 0;  // tensors with choice kFallback
+  size_t kept = 0;       // tensors with choice kKeptRank or kKeptType
 };
 
 // The index of the FP8 weight `tensors[i]` is a scale companion of, or -1.
