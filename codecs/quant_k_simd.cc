@@ -3,9 +3,6 @@
 #include "codecs/quant_k.h"
 
 namespace bitsmith::kquant {
-void QuantizeQ2KSimd(const float* s, void* d, int64_t r, int64_t n, const float* w) { QuantizeQ2KRef(s, d, r, n, w); }
-void QuantizeQ3KSimd(const float* s, void* d, int64_t r, int64_t n, const float* w) { QuantizeQ3KRef(s, d, r, n, w); }
-void QuantizeQ6KSimd(const float* s, void* d, int64_t r, int64_t n, const float* w) { QuantizeQ6KRef(s, d, r, n, w); }
 void DequantizeQ2KSimd(const void* s, float* d, int64_t n) { DequantizeQ2KRef(s, d, n); }
 void DequantizeQ3KSimd(const void* s, float* d, int64_t n) { DequantizeQ3KRef(s, d, n); }
 void DequantizeQ4KSimd(const void* s, float* d, int64_t n) { DequantizeQ4KRef(s, d, n); }
