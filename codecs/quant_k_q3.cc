@@ -187,6 +187,7 @@ void QuantizeQ3KImpl(const float* src, void* dst, int64_t nrows, int64_t n_per_r
     if (imatrix != nullptr) QuantizeQ3KBatch<true>(valid, x0, imatrix, qw_offs, y + b0);
     else QuantizeQ3KBatch<false>(valid, x0, nullptr, qw_offs, y + b0);
   });
+  ZeroUpper();
 }
 
 }  // namespace bitsmith::kquant::HWY_NAMESPACE

@@ -149,6 +149,7 @@ void QuantizeK45(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
     else
       QuantizeK45Batch<kNmax, false>(valid, x0, nullptr, qw_offs, y + b0);
   });
+  ZeroUpper();
 }
 
 void QuantizeQ4KImpl(const float* src, void* dst, int64_t nrows, int64_t n_per_row,

@@ -82,6 +82,7 @@ void QuantizeQ6KImpl(const float* src, void* dst, int64_t nrows, int64_t n_per_r
     if (imatrix != nullptr) QuantizeQ6KBatch<true>(valid, x0, imatrix, qw_offs, y + b0);
     else QuantizeQ6KBatch<false>(valid, x0, nullptr, qw_offs, y + b0);
   });
+  ZeroUpper();
 }
 
 }  // namespace bitsmith::kquant::HWY_NAMESPACE
