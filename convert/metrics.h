@@ -9,8 +9,8 @@
 //
 // Determinism (exact summation). Each row is cut into segments of
 // kSegmentElems elements starting at the row's first column; the partial sums of
-// one segment are computed in double in a fixed order (Eigen reductions, whose
-// order depends only on the segment length and the build), and then added to
+// one segment are computed in double in an order fixed by the code (8 lanes,
+// lane k taking elements k, k + 8, ..., lanes summed pairwise), and then added to
 // exact accumulators (ExactSum: Shewchuk's non-overlapping expansions, the
 // algorithm behind Python's math.fsum). An exact sum does not depend on the order
 // of its terms, so the result is a function of the values and of n_per_row only:
@@ -107,7 +107,9 @@ class ErrorAccumulator {
   // whether weights are given. Errors (kInternal: a caller bug): sizes differ,
   // x.size() not a multiple of n_per_row, n_per_row <= 0, wrong weight count,
   // weighted and unweighted data mixed. No allocation after the first calls.
-  // Cost: about 2 passes over the data in double, vectorised by Eigen.
+  // Cost: one pass, ~12 double operations per element (SSE2-vectorised by the
+  // compiler): about 0.3-0.7 G elements/s per thread, a few percent of a k-quant
+  // quantization (bench: "metrics accumulate f32 rows").
   Status Add(std::span<const float> x, std::span<const float> xhat, int64_t n_per_row,
              std::span<const float> col_weights = {});
 

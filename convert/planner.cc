@@ -247,16 +247,15 @@ DpResult RepairByDp(const Prep& p, uint64_t budget, double lambda, const std::ve
         zh = std::max(zh, p.B(t, j));
       }
     }
-    if (zl > zh) zl = zh = p.B(t, allowed[t][0]);  // no exact minimiser allowed (rounding)
+    if (zl > zh) {  // no exact minimiser among the allowed (cannot happen: argmin has r = 0)
+      zl = lo;        // then the interval spans every candidate: only r >= 0 is used
+      zh = hi;
+    }
     double n_rate = kInf, m_rate = kInf;
     for (uint32_t j : allowed[t]) {
       const double r = std::max(0.0, reduced(t, j));
       if (p.B(t, j) > zh) n_rate = std::min(n_rate, r / static_cast<double>(p.B(t, j) - zh));
       if (p.B(t, j) < zl) m_rate = std::min(m_rate, r / static_cast<double>(zl - p.B(t, j)));
-    }
-    if (zl > zh || reduced(t, allowed[t][0]) > 0) {
-      // Degenerate fallback (cannot happen with exact minimisers): no rate bound.
-      n_rate = m_rate = 0;
     }
     minrest[i] = minrest[i + 1] + lo;
     maxrest[i] = maxrest[i + 1] + hi;

@@ -32,8 +32,11 @@
 // Determinism: no threads inside one solve; every sort has a full tie-break (tensor
 // order, then candidate order), so the same input gives the same plan. Frontier
 // points are independent solves, optionally in parallel, identical for any thread
-// count. Cost: O(K T log(K T)) for T tensors of K candidates plus the DP (small in
-// practice: the 2,000 x 12 benchmark solves in milliseconds).
+// count. Cost: O(K T log(K T)) for T tensors of K candidates plus the DP, bounded
+// by max_dp_states. Measured (bench/planner_bench.cc, one thread on a busy
+// 2-core machine): 2,000 tensors x 12 types 10-150 ms, relative gap <= 4e-5
+// (often proven optimal); 90,000 x 12 (a per-expert safetensors checkpoint)
+// about 1 s, relative gap ~1e-7; a 50-point frontier adds ~0.3 s.
 #pragma once
 
 #include <cstdint>
