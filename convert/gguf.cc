@@ -231,11 +231,9 @@ Result<GgufValue> ReadArray(Cursor& c, const ByteSource& src, const std::string&
       v.strings.push_back(std::move(s));
     }
   } else {
+    // Each element is an array value without a type tag of its own (gguf.md:
+    // the array's type says what its elements are): element type, count, data.
     for (uint64_t i = 0; i < n; ++i) {
-      BITSMITH_ASSIGN_OR_RETURN(uint32_t inner, c.Get<uint32_t>("a nested array type"));
-      if (inner != static_cast<uint32_t>(GgufType::kArray))
-        return MakeError(ErrorKind::kBadInput, "{}: key '{}': element {} of an array of arrays has type {}",
-                         src.name(), KeyName(key), i, inner);
       BITSMITH_ASSIGN_OR_RETURN(GgufValue a, ReadArray(c, src, key, depth + 1));
       v.arrays.push_back(std::move(a));
     }
@@ -597,7 +595,6 @@ Status WriteValue(ByteWriter& w, const GgufValue& v, const std::string& key, int
     for (const GgufValue& a : v.arrays) {
       if (a.type != GgufType::kArray)
         return MakeError(ErrorKind::kInternal, "key '{}': an array of arrays holds a non-array", key);
-      w.Put<uint32_t>(static_cast<uint32_t>(GgufType::kArray));
       BITSMITH_RETURN_IF_ERROR(WriteValue(w, a, key, depth + 1));
     }
   } else {

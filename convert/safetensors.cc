@@ -154,6 +154,7 @@ class HeaderSax {
   }
   bool start_array(std::size_t) {
     if (skip_ > 0) return Enter(true);
+    if (depth_ == 0) return Fail("header is not a JSON object");
     if (depth_ == 2 && !in_meta_ && (field_ == Field::kShape || field_ == Field::kOffsets)) {
       (field_ == Field::kShape ? cur_.have_shape : cur_.have_offsets) = true;
       return Enter(false);
@@ -299,6 +300,12 @@ Result<SafetensorsFile> ReadSafetensors(const ByteSource& src) {
 
   // 2. Parse the JSON header (UTF-8 and syntax are checked by nlohmann's lexer).
   BITSMITH_ASSIGN_OR_RETURN(std::vector<uint8_t> text, src.ReadRange(8, n));
+  // nlohmann's lexer takes a NUL byte for the end of the input and would ignore
+  // whatever follows it; JSON has no place for one outside a string (where the
+  // lexer rejects raw control characters anyway), so refuse it here.
+  if (const auto nul = std::find(text.begin(), text.end(), uint8_t{0}); nul != text.end())
+    return MakeError(ErrorKind::kBadInput, "{}: header is not valid JSON: NUL byte at byte {} of the header",
+                     path, nul - text.begin());
   HeaderSax sax;
   const bool ok = json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json,
                                   /*strict=*/true, /*ignore_comments=*/false);
@@ -698,6 +705,9 @@ class IndexSax {
 }  // namespace
 
 Result<SafetensorsIndex> ParseSafetensorsIndex(std::string_view text, const std::string& name) {
+  // A NUL would end nlohmann's input early (see ReadSafetensors).
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos)
+    return MakeError(ErrorKind::kBadInput, "{}: not valid JSON: NUL byte at byte {}", name, nul);
   IndexSax sax;
   const bool ok = json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json, true, false);
   if (!ok || sax.error) {

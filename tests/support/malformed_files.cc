@@ -1,0 +1,454 @@
+#include "support/malformed_files.h"
+
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <tuple>
+
+#include <fmt/format.h>
+
+namespace bitsmith::test {
+
+// ---------------------------------------------------------------------------
+// Builders.
+
+std::vector<uint8_t> StBytes(const std::string& header, const std::vector<uint8_t>& data, bool pad) {
+  std::string h = header;
+  if (pad) h.append((8 - h.size() % 8) % 8, ' ');
+  std::vector<uint8_t> out(8);
+  const uint64_t n = h.size();
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
+  out.insert(out.end(), h.begin(), h.end());
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
+std::vector<uint8_t> StBytes(const std::string& header, size_t data_len, bool pad) {
+  std::vector<uint8_t> data(data_len);
+  for (size_t i = 0; i < data_len; ++i) data[i] = static_cast<uint8_t>(i * 7 + 1);
+  return StBytes(header, data, pad);
+}
+
+GgufBytes& GgufBytes::Raw(const std::string& s) {
+  bytes.insert(bytes.end(), s.begin(), s.end());
+  return *this;
+}
+GgufBytes& GgufBytes::U8(uint8_t v) {
+  bytes.push_back(v);
+  return *this;
+}
+GgufBytes& GgufBytes::U16(uint16_t v) {
+  for (int i = 0; i < 2; ++i) bytes.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  return *this;
+}
+GgufBytes& GgufBytes::U32(uint32_t v) {
+  for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  return *this;
+}
+GgufBytes& GgufBytes::U64(uint64_t v) {
+  for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  return *this;
+}
+GgufBytes& GgufBytes::Str(const std::string& s) { return U64(s.size()).Raw(s); }
+GgufBytes& GgufBytes::Header(uint64_t n_tensors, uint64_t n_kv, uint32_t version, const std::string& magic) {
+  return Raw(magic).U32(version).U64(n_tensors).U64(n_kv);
+}
+GgufBytes& GgufBytes::KvU32(const std::string& key, uint32_t v) { return Str(key).U32(4).U32(v); }
+GgufBytes& GgufBytes::KvStr(const std::string& key, const std::string& v) { return Str(key).U32(8).Str(v); }
+GgufBytes& GgufBytes::Tensor(const std::string& name, const std::vector<uint64_t>& ne, uint32_t type,
+                             uint64_t offset) {
+  Str(name).U32(static_cast<uint32_t>(ne.size()));
+  for (uint64_t d : ne) U64(d);
+  return U32(type).U64(offset);
+}
+GgufBytes& GgufBytes::PadTo(size_t alignment) {
+  while (bytes.size() % alignment) bytes.push_back(0);
+  return *this;
+}
+GgufBytes& GgufBytes::Zeros(size_t n) {
+  bytes.resize(bytes.size() + n, 0);
+  return *this;
+}
+
+// ---------------------------------------------------------------------------
+// Valid bases.
+
+namespace {
+
+const std::string kStHeader =
+    R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+    R"("b":{"dtype":"BF16","shape":[4],"data_offsets":[16,24]}})";
+
+std::vector<uint8_t> ValidSt() { return StBytes(kStHeader, 24); }
+
+// One tensor entry of a header.
+std::string Entry(const std::string& name, const std::string& dtype, const std::string& shape, uint64_t b,
+                  uint64_t e) {
+  return fmt::format(R"("{}":{{"dtype":"{}","shape":{},"data_offsets":[{},{}]}})", name, dtype, shape, b, e);
+}
+
+// A one-tensor-per-name F32 [2] shard.
+std::vector<uint8_t> Shard(const std::vector<std::string>& names) {
+  std::string h = "{";
+  for (size_t i = 0; i < names.size(); ++i) h += (i ? "," : "") + Entry(names[i], "F32", "[2]", 8 * i, 8 * i + 8);
+  return StBytes(h + "}", 8 * names.size());
+}
+
+struct GgufBase {
+  std::vector<uint8_t> bytes;
+  // The boundaries worth truncating at: (name, byte position, expected error).
+  std::vector<std::tuple<std::string, size_t, std::string>> marks;
+};
+
+// A GGUF with two KVs and two tensors: a f32 [2, 4] (ne {4, 2}) and a q8_0 [32].
+GgufBase ValidGguf() {
+  GgufBase g;
+  GgufBytes b;
+  b.Raw("GGUF");
+  g.marks.emplace_back("after_magic", b.size(), "unexpected end of file reading the version");
+  b.U32(3);
+  g.marks.emplace_back("after_version", b.size(), "unexpected end of file reading the tensor count");
+  b.U64(2);
+  g.marks.emplace_back("in_counts", b.size() + 3, "unexpected end of file reading the metadata count");
+  b.U64(2);
+  g.marks.emplace_back("after_counts", b.size(), "room for at most 0 key-value pairs");
+  g.marks.emplace_back("in_first_key", b.size() + 10, "room for at most 0 key-value pairs");
+  b.KvStr("general.architecture", "test");
+  g.marks.emplace_back("in_value_type", b.size() + 8 + 17 + 2, "unexpected end of file reading a value type");
+  b.KvU32("general.alignment", 32);
+  g.marks.emplace_back("after_kv", b.size(), "unexpected end of file reading a tensor name");
+  g.marks.emplace_back("in_tensor_info", b.size() + 12, "unexpected end of file reading n_dims");
+  b.Tensor("a", {4, 2}, 0, 0);
+  b.Tensor("b", {32}, 8, 32);
+  g.marks.emplace_back("after_tensor_infos", b.size(), "data section would start at byte 192, past the end");
+  b.PadTo(32);
+  g.marks.emplace_back("at_data_start", b.size(), "runs past the end of the file");
+  for (int i = 0; i < 32; ++i) b.U8(static_cast<uint8_t>(i));
+  g.marks.emplace_back("mid_data", b.size() + 17, "runs past the end of the file");
+  b.U16(0x3C00);  // q8_0 d = 1.0
+  for (int i = 0; i < 32; ++i) b.U8(static_cast<uint8_t>(i - 16));
+  b.PadTo(32);
+  g.bytes = std::move(b.bytes);
+  return g;
+}
+
+// A GGUF with one f32 tensor [4] and the given extra bytes builder for the
+// metadata: used by the KV cases.
+std::vector<uint8_t> GgufWithKv(uint64_t n_kv, const std::function<void(GgufBytes&)>& kv) {
+  GgufBytes b;
+  b.Header(1, n_kv);
+  kv(b);
+  b.Tensor("t", {4}, 0, 0).PadTo(32).Zeros(16).PadTo(32);
+  return b.bytes;
+}
+
+// A GGUF with one tensor info written by `info` (n_tensors = 1, no KV) followed
+// by `data` bytes of data section.
+std::vector<uint8_t> GgufWithTensor(const std::function<void(GgufBytes&)>& info, size_t data) {
+  GgufBytes b;
+  b.Header(1, 0);
+  info(b);
+  b.PadTo(32).Zeros(data);
+  return b.bytes;
+}
+
+MalformedCase One(std::string name, std::string format, std::string expect, std::vector<uint8_t> bytes) {
+  const std::string file = name + (format == "gguf" ? ".gguf" : ".safetensors");
+  MalformedCase c{std::move(name), std::move(format), std::move(expect), {}, file};
+  c.files.emplace_back(file, std::move(bytes));
+  return c;
+}
+
+std::vector<uint8_t> Bytes(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
+
+std::vector<uint8_t> Truncate(std::vector<uint8_t> v, size_t n) {
+  v.resize(std::min(n, v.size()));
+  return v;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The catalogue.
+
+std::vector<MalformedCase> MalformedCatalogue() {
+  std::vector<MalformedCase> cs;
+  auto st = [&](std::string name, std::string expect, std::vector<uint8_t> bytes) {
+    cs.push_back(One(std::move(name), "safetensors", std::move(expect), std::move(bytes)));
+  };
+  auto gg = [&](std::string name, std::string expect, std::vector<uint8_t> bytes) {
+    cs.push_back(One(std::move(name), "gguf", std::move(expect), std::move(bytes)));
+  };
+  auto hdr = [](const std::string& body) { return "{" + body + "}"; };
+
+  // --- safetensors: the header length.
+  st("st_empty", "too short", {});
+  st("st_truncated_length", "too short", {0x10, 0, 0, 0, 0});
+  {
+    auto v = ValidSt();
+    v[0] = 0xE8, v[1] = 0x03;  // N = 1000 in a 150-byte file
+    st("st_header_len_beyond_file", "runs past the end of the file", v);
+  }
+  {
+    auto v = ValidSt();
+    for (int i = 0; i < 8; ++i) v[i] = 0xFF;
+    v[7] = 0x7F;  // N = 2^63 - 1
+    st("st_header_len_huge", "exceeds the safetensors limit", v);
+  }
+  st("st_header_len_zero", "too short for a JSON object", StBytes("", 0, false));
+  // --- the JSON.
+  st("st_header_not_json", "not valid JSON", StBytes(R"({"a":{"dtype":"F32",)", 0));
+  st("st_header_not_object", "not a JSON object", StBytes("[1,2,3]", 0));
+  st("st_header_bad_utf8", "not valid JSON", StBytes("{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4));
+  // A header padded with NUL bytes instead of spaces (N counts them).
+  st("st_header_nul_padding", "not valid JSON", StBytes(kStHeader + std::string(3, '\0'), 24, false));
+  st("st_entry_not_object", "expected an object", StBytes(hdr(R"("a":5)"), 0));
+  st("st_metadata_not_string", "values must be strings",
+     StBytes(hdr(R"("__metadata__":{"n":1},)" + Entry("a", "F32", "[1]", 0, 4)), 4));
+  st("st_duplicate_name", "duplicate tensor name 'a'",
+     StBytes(hdr(Entry("a", "F32", "[1]", 0, 4) + "," + Entry("a", "F32", "[1]", 4, 8)), 8));
+  st("st_duplicate_field", "duplicate field", StBytes(hdr(R"("a":{"dtype":"F32","dtype":"F16","shape":[1],"data_offsets":[0,4]})"), 4));
+  st("st_empty_name", "empty name", StBytes(hdr(Entry("", "F32", "[1]", 0, 4)), 4));
+  st("st_missing_offsets", "missing \"data_offsets\"", StBytes(hdr(R"("a":{"dtype":"F32","shape":[1]})"), 4));
+  st("st_missing_dtype", "missing \"dtype\"", StBytes(hdr(R"("a":{"shape":[1],"data_offsets":[0,4]})"), 4));
+  st("st_offsets_three", "data_offsets has 3 entries",
+     StBytes(hdr(R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]})"), 4));
+  st("st_shape_negative", "negative number -1", StBytes(hdr(Entry("a", "F32", "[-1]", 0, 4)), 4));
+  st("st_shape_float", "not an unsigned 64-bit integer", StBytes(hdr(Entry("a", "F32", "[2.5]", 0, 4)), 4));
+  st("st_shape_huge_number", "not an unsigned 64-bit integer",
+     StBytes(hdr(Entry("a", "F32", "[99999999999999999999999]", 0, 4)), 4));
+  st("st_dtype_not_string", "dtype must be a string",
+     StBytes(hdr(R"("a":{"dtype":7,"shape":[1],"data_offsets":[0,4]})"), 4));
+  {
+    std::string deep = R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":)";
+    deep += std::string(100, '[') + std::string(100, ']') + "}";
+    st("st_deep_nesting", "nests deeper than", StBytes(hdr(deep), 4));
+  }
+  // --- dtypes and sizes.
+  st("st_unknown_dtype", "unknown dtype 'F7'", StBytes(hdr(Entry("w", "F7", "[2]", 0, 2)), 2));
+  st("st_dtype_size_mismatch", "needs 16 bytes", StBytes(hdr(Entry("w", "F32", "[2,2]", 0, 12)), 12));
+  st("st_shape_overflow", "overflows 64 bits",
+     StBytes(hdr(Entry("w", "F32", "[4294967296,4294967296,16]", 0, 4)), 4));
+  st("st_f4_odd_elements", "not a whole number of bytes", StBytes(hdr(Entry("w", "F4", "[3]", 0, 2)), 2));
+  // --- offsets.
+  st("st_offsets_reversed", "end before they begin", StBytes(hdr(Entry("w", "F32", "[0]", 8, 0)), 8));
+  st("st_offsets_out_of_range", "run past the end of the data section",
+     StBytes(hdr(Entry("w", "F32", "[4]", 0, 16)), 8));
+  st("st_offsets_overlap", "overlap",
+     StBytes(hdr(Entry("a", "F32", "[2]", 0, 8) + "," + Entry("b", "F32", "[2]", 4, 12)), 12));
+  st("st_offsets_gap", "unused bytes",
+     StBytes(hdr(Entry("a", "F32", "[1]", 0, 4) + "," + Entry("b", "F32", "[1]", 8, 12)), 12));
+  st("st_offsets_not_from_zero", "unused bytes", StBytes(hdr(Entry("a", "F32", "[1]", 4, 8)), 8));
+  st("st_trailing_bytes", "trailing bytes", StBytes(kStHeader, 40));
+  // --- truncation at every boundary of a valid file.
+  {
+    const auto v = ValidSt();
+    const size_t n = v.size() - 24 - 8;  // header length
+    const std::pair<const char*, size_t> cuts[] = {
+        {"st_trunc_in_length", 4}, {"st_trunc_after_length", 8}, {"st_trunc_in_header", 8 + n / 2},
+        {"st_trunc_after_header", 8 + n}, {"st_trunc_in_first_tensor", 8 + n + 7},
+        {"st_trunc_in_last_tensor", v.size() - 1}};
+    for (auto [name, at] : cuts) {
+      const bool short_len = at < 8;
+      const bool in_header = at >= 8 && at < 8 + n;
+      st(name, short_len ? "too short" : in_header ? "runs past the end of the file" : "run past the end",
+         Truncate(v, at));
+    }
+  }
+
+  // --- sharded checkpoint directories.
+  auto dir_case = [&](std::string name, std::string expect, std::string index,
+                      std::vector<std::pair<std::string, std::vector<uint8_t>>> shards) {
+    MalformedCase c{std::move(name), "index", std::move(expect), std::move(shards), "."};
+    c.files.emplace_back("model.safetensors.index.json", Bytes(index));
+    cs.push_back(std::move(c));
+  };
+  const std::string s1 = "model-00001-of-00002.safetensors", s2 = "model-00002-of-00002.safetensors";
+  dir_case("idx_bad_json", "not valid JSON", R"({"weight_map": {"a": "x.safetensors",)", {{s1, Shard({"a"})}});
+  dir_case("idx_not_object", "not a JSON object", "[]", {});
+  dir_case("idx_no_weight_map", "no \"weight_map\"", R"({"metadata": {"total_size": 8}})", {{s1, Shard({"a"})}});
+  dir_case("idx_weight_map_not_object", "weight_map is not an object", R"({"weight_map": ["a"]})", {});
+  dir_case("idx_weight_map_value_not_string", "is not a file name string", R"({"weight_map": {"a": 1}})", {});
+  dir_case("idx_duplicate_entry", "twice",
+           R"({"weight_map": {"a": ")" + s1 + R"(", "a": ")" + s1 + R"("}})", {{s1, Shard({"a"})}});
+  dir_case("idx_empty_weight_map", "weight_map is empty", R"({"weight_map": {}})", {});
+  dir_case("idx_traversal_dotdot", "not a plain file name", R"({"weight_map": {"a": "../model.safetensors"}})",
+           {{s1, Shard({"a"})}});
+  dir_case("idx_traversal_subdir", "not a plain file name", R"({"weight_map": {"a": "sub/../../x.safetensors"}})",
+           {});
+  dir_case("idx_traversal_absolute", "not a plain file name", R"({"weight_map": {"a": "/etc/passwd"}})", {});
+  dir_case("idx_missing_shard", "which is missing", R"({"weight_map": {"a": ")" + s1 + R"(", "b": ")" + s2 + R"("}})",
+           {{s1, Shard({"a"})}});
+  dir_case("idx_missing_tensor", "has no such tensor",
+           R"({"weight_map": {"a": ")" + s1 + R"(", "zz": ")" + s1 + R"("}})", {{s1, Shard({"a"})}});
+  dir_case("idx_wrong_shard", "but it is in",
+           R"({"weight_map": {"a": ")" + s1 + R"(", "b": ")" + s1 + R"(", "c": ")" + s2 + R"("}})",
+           {{s1, Shard({"a"})}, {s2, Shard({"b", "c"})}});
+  dir_case("idx_tensor_in_two_shards", "is in two shards",
+           R"({"weight_map": {"a": ")" + s1 + R"(", "b": ")" + s2 + R"("}})",
+           {{s1, Shard({"a", "b"})}, {s2, Shard({"b"})}});
+  dir_case("idx_bad_shard", "header length", R"({"weight_map": {"a": ")" + s1 + R"("}})",
+           {{s1, Truncate(Shard({"a"}), 12)}});
+
+  // --- GGUF: magic, version, counts.
+  const GgufBase base = ValidGguf();
+  gg("gguf_empty", "too short for a GGUF file", {});
+  {
+    auto v = base.bytes;
+    std::memcpy(v.data(), "GGUX", 4);
+    gg("gguf_bad_magic", "bad magic 'GGUX'", v);
+    std::memcpy(v.data(), "tjgg", 4);
+    gg("gguf_legacy_ggjt", "legacy GGML/GGJT", v);
+  }
+  gg("gguf_version_0", "version 0 is not supported", GgufBytes().Header(0, 0, 0).bytes);
+  gg("gguf_version_1", "v1 is not supported", GgufBytes().Header(0, 0, 1).bytes);
+  gg("gguf_version_4", "version 4 is not supported", GgufBytes().Header(0, 0, 4).bytes);
+  gg("gguf_big_endian", "big-endian", GgufBytes().Header(0, 0, 0x03000000).bytes);
+  gg("gguf_huge_tensor_count", "tensor count 1152921504606846976",
+     GgufBytes().Header(uint64_t{1} << 60, 0).Zeros(64).bytes);
+  gg("gguf_huge_kv_count", "metadata count 18446744073709551615", GgufBytes().Header(0, UINT64_MAX).Zeros(64).bytes);
+  gg("gguf_kv_count_beyond_file", "room for at most", GgufBytes().Header(0, 100).KvU32("general.alignment", 32).bytes);
+  // --- GGUF: metadata.
+  gg("gguf_key_len_beyond_file", "only", GgufWithKv(1, [](GgufBytes& b) { b.U64(uint64_t{1} << 40).Raw("abc"); }));
+  gg("gguf_string_value_beyond_file", "only",
+     GgufWithKv(1, [](GgufBytes& b) { b.Str("k").U32(8).U64(uint64_t{1} << 62).Raw("xy"); }));
+  gg("gguf_array_len_huge", "array of 2305843009213693952 u32",
+     GgufWithKv(1, [](GgufBytes& b) { b.Str("k").U32(9).U32(4).U64(uint64_t{1} << 61); }));
+  gg("gguf_string_array_len_huge", "array of 4611686018427387904 str",
+     GgufWithKv(1, [](GgufBytes& b) { b.Str("k").U32(9).U32(8).U64(uint64_t{1} << 62); }));
+  gg("gguf_bad_value_type", "value type 13, not a GGUF type", GgufWithKv(1, [](GgufBytes& b) { b.Str("k").U32(13).U32(0); }));
+  gg("gguf_bad_array_elem_type", "array element type 77",
+     GgufWithKv(1, [](GgufBytes& b) { b.Str("k").U32(9).U32(77).U64(1).U32(0); }));
+  gg("gguf_nested_array_too_deep", "nested deeper than", GgufWithKv(1, [](GgufBytes& b) {
+       b.Str("k").U32(9);
+       for (int i = 0; i < 20; ++i) b.U32(9).U64(1);
+       b.U32(4).U64(0);
+     }));
+  gg("gguf_duplicate_key", "duplicate metadata key 'k'",
+     GgufWithKv(2, [](GgufBytes& b) { b.KvU32("k", 1).KvU32("k", 2); }));
+  gg("gguf_empty_key", "metadata key 0 is empty", GgufWithKv(1, [](GgufBytes& b) { b.KvU32("", 1); }));
+  gg("gguf_alignment_not_pow2", "general.alignment 48 is not a power of two",
+     GgufWithKv(1, [](GgufBytes& b) { b.KvU32("general.alignment", 48); }));
+  gg("gguf_alignment_zero", "general.alignment 0 is not a power of two",
+     GgufWithKv(1, [](GgufBytes& b) { b.KvU32("general.alignment", 0); }));
+  gg("gguf_alignment_wrong_type", "general.alignment has type u64",
+     GgufWithKv(1, [](GgufBytes& b) { b.Str("general.alignment").U32(10).U64(32); }));
+  // --- GGUF: tensor infos.
+  gg("gguf_ndims_5", "has 5 dimensions",
+     GgufWithTensor([](GgufBytes& b) { b.Tensor("t", {1, 1, 1, 1, 1}, 0, 0); }, 4));
+  gg("gguf_unknown_type_id", "ggml type id 40 is unknown", GgufWithTensor([](GgufBytes& b) { b.Tensor("t", {32}, 40, 0); }, 64));
+  gg("gguf_removed_type_id", "ggml type id 4 is a removed type", GgufWithTensor([](GgufBytes& b) { b.Tensor("t", {32}, 4, 0); }, 64));
+  gg("gguf_huge_type_id", "ggml type id 4294967295 is unknown",
+     GgufWithTensor([](GgufBytes& b) { b.Tensor("t", {32}, 0xFFFFFFFFu, 0); }, 64));
+  gg("gguf_ne_negative", "is negative as int64", GgufWithTensor([](GgufBytes& b) { b.Tensor("t", {UINT64_MAX}, 0, 0); }, 4));
+  gg("gguf_ne_overflow", "more than 2^63 - 1 elements",
+     GgufWithTensor([](GgufBytes& b) { b.Tensor("t", {uint64_t{1} << 32, uint64_t{1} << 32}, 0, 0); }, 4));
+  gg("gguf_row_not_block_multiple", "not a multiple of the block size 32",
+     GgufWithTensor([](GgufBytes& b) { b.Tensor("t", {33}, 2, 0); }, 64));
+  gg("gguf_misaligned_offset", "is not a multiple of the alignment 32",
+     GgufWithTensor([](GgufBytes& b) { b.Tensor("t", {4}, 0, 8); }, 64));
+  gg("gguf_data_beyond_file", "runs past the end of the file",
+     GgufWithTensor([](GgufBytes& b) { b.Tensor("t", {64}, 0, 0); }, 100));
+  gg("gguf_offset_huge", "runs past the end of the file",
+     GgufWithTensor([](GgufBytes& b) { b.Tensor("t", {4}, 0, UINT64_MAX - 31); }, 32));
+  gg("gguf_overlapping_tensors", "overlap", [] {
+    GgufBytes b;
+    b.Header(2, 0).Tensor("a", {16}, 0, 32).Tensor("b", {16}, 0, 0).PadTo(32).Zeros(96);
+    return b.bytes;
+  }());
+  gg("gguf_duplicate_tensor", "duplicate tensor name 'a'", [] {
+    GgufBytes b;
+    b.Header(2, 0).Tensor("a", {4}, 0, 0).Tensor("a", {4}, 0, 32).PadTo(32).Zeros(64);
+    return b.bytes;
+  }());
+  gg("gguf_empty_tensor_name", "has an empty name", GgufWithTensor([](GgufBytes& b) { b.Tensor("", {4}, 0, 0); }, 32));
+  gg("gguf_data_start_beyond_file", "past the end of the file", [] {
+    GgufBytes b;
+    b.Header(1, 0).Tensor("t", {0}, 0, 0);  // 0 elements but the data section must still start in the file
+    return b.bytes;
+  }());
+  // --- GGUF: truncation at every boundary of a valid file.
+  for (const auto& [mark, at, expect] : base.marks) gg("gguf_trunc_" + mark, expect, Truncate(base.bytes, at));
+
+  // --- GGUF split sets.
+  auto split_file = [](int no, int count, int32_t total, const std::string& tensor) {
+    GgufBytes b;
+    b.Header(1, 3);
+    b.Str("split.no").U32(2).U16(static_cast<uint16_t>(no));
+    b.Str("split.count").U32(2).U16(static_cast<uint16_t>(count));
+    b.Str("split.tensors.count").U32(5).U32(static_cast<uint32_t>(total));
+    b.Tensor(tensor, {4}, 0, 0).PadTo(32).Zeros(16).PadTo(32);
+    return b.bytes;
+  };
+  auto split_case = [&](std::string name, std::string expect,
+                        std::vector<std::pair<std::string, std::vector<uint8_t>>> files) {
+    cs.push_back({std::move(name), "gguf_split", std::move(expect), std::move(files), "m-00001-of-00002.gguf"});
+  };
+  split_case("gguf_split_missing", "split 2 of 2 is missing", {{"m-00001-of-00002.gguf", split_file(0, 2, 2, "a")}});
+  split_case("gguf_split_bad_no", "split.no = 0 and split.count = 2",
+             {{"m-00001-of-00002.gguf", split_file(0, 2, 2, "a")}, {"m-00002-of-00002.gguf", split_file(0, 2, 2, "b")}});
+  split_case("gguf_split_tensor_count", "split.tensors.count is 5",
+             {{"m-00001-of-00002.gguf", split_file(0, 2, 5, "a")}, {"m-00002-of-00002.gguf", split_file(1, 2, 5, "b")}});
+  split_case("gguf_split_duplicate_tensor", "also in an earlier split",
+             {{"m-00001-of-00002.gguf", split_file(0, 2, 2, "a")}, {"m-00002-of-00002.gguf", split_file(1, 2, 2, "a")}});
+  return cs;
+}
+
+std::filesystem::path Materialize(const MalformedCase& c, const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  for (const auto& [rel, bytes] : c.files) {
+    std::ofstream f(dir / rel, std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  return c.open == "." ? dir : dir / c.open;
+}
+
+std::vector<std::pair<std::string, std::vector<uint8_t>>> ValidSeeds(const std::string& format) {
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> out;
+  if (format == "safetensors") {
+    out.emplace_back("valid_two_tensors", ValidSt());
+    out.emplace_back("valid_no_metadata", StBytes(R"({"w":{"dtype":"F16","shape":[3,1],"data_offsets":[0,6]}})", 6));
+    std::string all = "{";
+    const char* dtypes[] = {"BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "I16", "U16", "F16", "BF16",
+                            "I32", "U32", "F32", "C64", "F64", "I64", "U64", "F4", "F6_E2M3", "F6_E3M2"};
+    const int bits[] = {8, 8, 8, 8, 8, 8, 16, 16, 16, 16, 32, 32, 32, 64, 64, 64, 64, 4, 6, 6};
+    uint64_t off = 0;
+    for (size_t i = 0; i < std::size(dtypes); ++i) {
+      const uint64_t n = 4 * static_cast<uint64_t>(bits[i]) / 8;
+      all += (i ? "," : "") + Entry(std::string("t_") + dtypes[i], dtypes[i], "[2,2]", off, off + n);
+      off += n;
+    }
+    out.emplace_back("valid_every_dtype", StBytes(all + R"(,"scalar":{"dtype":"F32","shape":[],"data_offsets":[)" +
+                                                      std::to_string(off) + "," + std::to_string(off + 4) + "]}}",
+                                                  off + 4));
+    out.emplace_back("valid_empty_tensor", StBytes(R"({"e":{"dtype":"F32","shape":[0,5],"data_offsets":[0,0]}})", 0));
+    out.emplace_back("index_valid", Bytes(R"({"metadata":{"total_size":16},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}})"));
+  } else {
+    out.emplace_back("valid_two_tensors", ValidGguf().bytes);
+    GgufBytes b;
+    // Every value type, nested arrays, and a tensor of each of a few block types.
+    b.Header(3, 15, 2);
+    b.Str("u8").U32(0).U8(1);
+    b.Str("i8").U32(1).U8(0xFF);
+    b.Str("u16").U32(2).U16(2);
+    b.Str("i16").U32(3).U16(0xFFFE);
+    b.KvU32("u32", 3);
+    b.Str("i32").U32(5).U32(0xFFFFFFFC);
+    b.Str("f32").U32(6).U32(0x3FC00000);
+    b.Str("bool").U32(7).U8(1);
+    b.KvStr("str", "hello");
+    b.Str("arr_str").U32(9).U32(8).U64(2).Str("a").Str("bc");
+    b.Str("u64").U32(10).U64(5);
+    b.Str("i64").U32(11).U64(UINT64_MAX);
+    b.Str("f64").U32(12).U64(0x3FF8000000000000);
+    b.Str("arr_arr").U32(9).U32(9).U64(2).U32(4).U64(1).U32(7).U32(8).U64(1).Str("x");
+    b.Str("arr_f32").U32(9).U32(6).U64(2).U32(0).U32(0x3F800000);
+    b.Tensor("q4k", {256, 2}, 12, 0).Tensor("f16", {3}, 1, 288).Tensor("iq4", {32}, 20, 320);
+    b.PadTo(32).Zeros(320 + 18).PadTo(32);
+    out.emplace_back("valid_every_kv_type", b.bytes);
+    out.emplace_back("valid_no_tensors", GgufBytes().Header(0, 1).KvStr("general.name", "x").bytes);
+  }
+  return out;
+}
+
+}  // namespace bitsmith::test
