@@ -92,22 +92,6 @@ HWY_INLINE MF MaskFromI(hn::Mask<DI> m) { return hn::RebindMask(DF(), m); }
 // Batches and transposition
 // ---------------------------------------------------------------------------
 
-// Lane offsets (in floats, from the first block of the batch) of `valid` blocks;
-// padding lanes repeat the last block and their results are discarded.
-HWY_INLINE VI BlockOffsets(size_t valid, int stride) {
-  const DI di;
-  const VI lane = hn::Iota(di, 0);
-  return hn::Mul(hn::Min(lane, hn::Set(di, static_cast<int>(valid) - 1)), hn::Set(di, stride));
-}
-
-// out[e * N + b] = base[offsets[b] + e] for e < n: element e of every lane's block.
-HWY_INLINE void Transpose(const float* HWY_RESTRICT base, VI offsets, int n,
-                          float* HWY_RESTRICT out) {
-  const DF d;
-  const size_t N = hn::Lanes(d);
-  for (int e = 0; e < n; ++e) hn::Store(hn::GatherIndex(d, base + e, offsets), d, out + e * N);
-}
-
 // Scalar fp32 -> fp16 -> fp32 of each lane (ggml_fp32_to_fp16 is RNE; done with
 // the scalar routine on every target so that no target's conversion can differ).
 HWY_INLINE void ToF16Lanes(VF v, uint16_t* HWY_RESTRICT bits, float* HWY_RESTRICT back) {
@@ -120,27 +104,99 @@ HWY_INLINE void ToF16Lanes(VF v, uint16_t* HWY_RESTRICT bits, float* HWY_RESTRIC
   }
 }
 
-// Runs batch(first_block, valid, x0, qw_offsets) over the super-blocks of a
-// chunk (nrows rows of n_per_row, contiguous) in batches of N: `x0` is the
-// first block's data, lane b handles block first_block + b (b < valid; padding
-// lanes repeat the last block), `qw_offsets` are the lane offsets (floats) of
-// each block's columns in the imatrix.
+// Runs batch(first_block, valid, x0, x_offsets, qw_offsets) over the
+// super-blocks of a chunk (nrows rows of n_per_row, contiguous) in batches of
+// N: `x0` is the first block's data, lane b handles block first_block + b
+// (b < valid; padding lanes repeat the last block and are never stored),
+// `x_offsets` / `qw_offsets` are the lane offsets (floats) of each block's data
+// from x0 and of its columns in the imatrix.
 template <class Fn>
 HWY_INLINE void ForEachBatch(const float* src, int64_t nrows, int64_t n_per_row, Fn&& batch) {
-  const DF d;
-  const DI di;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
   const int64_t nb_row = n_per_row / kQK_K;
   const int64_t nblocks = nrows * nb_row;
-  HWY_ALIGN int32_t offs[kMaxN];
+  HWY_ALIGN int32_t x_offs[kMaxN], qw_offs[kMaxN];
   for (int64_t b0 = 0; b0 < nblocks; b0 += N) {
-    const size_t valid = static_cast<size_t>(nblocks - b0 < N ? nblocks - b0 : N);
+    const int64_t valid = nblocks - b0 < N ? nblocks - b0 : N;
     for (int64_t b = 0; b < N; ++b) {
-      const int64_t blk = b0 + (b < static_cast<int64_t>(valid) ? b : static_cast<int64_t>(valid) - 1);
-      offs[b] = static_cast<int32_t>(kQK_K * (blk % nb_row));
+      const int64_t lane_block = b < valid ? b : valid - 1;
+      x_offs[b] = static_cast<int32_t>(kQK_K * lane_block);
+      qw_offs[b] = static_cast<int32_t>(kQK_K * ((b0 + lane_block) % nb_row));
     }
-    batch(b0, valid, src + kQK_K * b0, hn::Load(di, offs));
+    batch(b0, static_cast<size_t>(valid), src + kQK_K * b0, x_offs, qw_offs);
   }
+}
+
+// out[e * N + b] = base[offsets[b] + e] for e < n (a multiple of 16): element e
+// of every lane's block, i.e. an N x n matrix transposed. x86 targets load N
+// rows and transpose in registers (unpack + 128-bit shuffles: 4 shuffles per
+// element row); other targets copy lane by lane.
+HWY_INLINE void Transpose(const float* HWY_RESTRICT base, const int32_t* HWY_RESTRICT offsets,
+                          int n, float* HWY_RESTRICT out) {
+#if HWY_ARCH_X86 && (HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL)
+  for (int e0 = 0; e0 < n; e0 += 16) {
+    __m512 r[16], t[16];
+    for (int b = 0; b < 16; ++b) r[b] = _mm512_loadu_ps(base + offsets[b] + e0);
+    // 1. 2x2 blocks of floats, 2. 2x2 blocks of float pairs (within 128-bit lanes):
+    //    r[4a + k] then holds, in its 128-bit block q, column 4q + k of rows 4a..4a+3.
+    for (int i = 0; i < 8; ++i) {
+      t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int a = 0; a < 4; ++a) {
+      const __m512d t0 = _mm512_castps_pd(t[4 * a]), t1 = _mm512_castps_pd(t[4 * a + 1]);
+      const __m512d t2 = _mm512_castps_pd(t[4 * a + 2]), t3 = _mm512_castps_pd(t[4 * a + 3]);
+      r[4 * a + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+      r[4 * a + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+      r[4 * a + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+      r[4 * a + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    // 3. 4x4 transpose of the 128-bit blocks of r[k], r[4+k], r[8+k], r[12+k].
+    for (int k = 0; k < 4; ++k) {
+      const __m512 u0 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x44);
+      const __m512 u1 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xEE);
+      const __m512 u2 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x44);
+      const __m512 u3 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xEE);
+      _mm512_store_ps(out + (e0 + k) * 16, _mm512_shuffle_f32x4(u0, u2, 0x88));
+      _mm512_store_ps(out + (e0 + 4 + k) * 16, _mm512_shuffle_f32x4(u0, u2, 0xDD));
+      _mm512_store_ps(out + (e0 + 8 + k) * 16, _mm512_shuffle_f32x4(u1, u3, 0x88));
+      _mm512_store_ps(out + (e0 + 12 + k) * 16, _mm512_shuffle_f32x4(u1, u3, 0xDD));
+    }
+  }
+#elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
+  for (int e0 = 0; e0 < n; e0 += 8) {
+    __m256 r[8], t[8];
+    for (int b = 0; b < 8; ++b) r[b] = _mm256_loadu_ps(base + offsets[b] + e0);
+    for (int i = 0; i < 4; ++i) {
+      t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int a = 0; a < 2; ++a) {
+      r[4 * a + 0] = _mm256_shuffle_ps(t[4 * a], t[4 * a + 2], 0x44);
+      r[4 * a + 1] = _mm256_shuffle_ps(t[4 * a], t[4 * a + 2], 0xEE);
+      r[4 * a + 2] = _mm256_shuffle_ps(t[4 * a + 1], t[4 * a + 3], 0x44);
+      r[4 * a + 3] = _mm256_shuffle_ps(t[4 * a + 1], t[4 * a + 3], 0xEE);
+    }
+    for (int k = 0; k < 4; ++k) {
+      _mm256_store_ps(out + (e0 + k) * 8, _mm256_permute2f128_ps(r[k], r[4 + k], 0x20));
+      _mm256_store_ps(out + (e0 + 4 + k) * 8, _mm256_permute2f128_ps(r[k], r[4 + k], 0x31));
+    }
+  }
+#elif HWY_ARCH_X86 && HWY_TARGET == HWY_SSE4
+  for (int e0 = 0; e0 < n; e0 += 4) {
+    __m128 r0 = _mm_loadu_ps(base + offsets[0] + e0), r1 = _mm_loadu_ps(base + offsets[1] + e0);
+    __m128 r2 = _mm_loadu_ps(base + offsets[2] + e0), r3 = _mm_loadu_ps(base + offsets[3] + e0);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_store_ps(out + (e0 + 0) * 4, r0);
+    _mm_store_ps(out + (e0 + 1) * 4, r1);
+    _mm_store_ps(out + (e0 + 2) * 4, r2);
+    _mm_store_ps(out + (e0 + 3) * 4, r3);
+  }
+#else
+  const size_t N = hn::Lanes(DF());
+  for (size_t b = 0; b < N; ++b)
+    for (int e = 0; e < n; ++e) out[e * N + b] = base[offsets[b] + e];
+#endif
 }
 
 // Requantizes n contiguous elements (a multiple of N) to
@@ -159,6 +215,103 @@ HWY_INLINE void RequantizeRun(const float* HWY_RESTRICT x, int n, float dd, floa
     const VI l = hn::Add(ClampI(NearestIntV(d, hn::Div(v, vd)), lo, hi), hn::Set(di, bias));
     hn::StoreU(hn::DemoteTo(du8, l), du8, L + i);
   }
+}
+
+// ---------------------------------------------------------------------------
+// Bit packing of 256 levels, SIMD over bytes. Each equals the scalar packer of
+// formats/blocks_k.h named in its comment (exact integer ops; checked by the
+// tests through whole-codec comparisons with the scalar reference).
+// ---------------------------------------------------------------------------
+
+using DU8 = hn::CappedTag<uint8_t, 32>;  // up to 32 byte lanes (one row of 32)
+
+// Pack2BitLevels: qs[32n + l] = L[128n + l] | L[+32] << 2 | L[+64] << 4 | L[+96] << 6.
+HWY_INLINE void Pack2BitLevelsV(const uint8_t* HWY_RESTRICT L, uint8_t* HWY_RESTRICT qs) {
+  const DU8 du8;
+  const size_t N8 = hn::Lanes(du8);
+  for (int n = 0; n < 2; ++n)
+    for (size_t l = 0; l < 32; l += N8) {
+      const uint8_t* e = L + 128 * n + l;
+      const auto v = hn::Or(hn::Or(hn::LoadU(du8, e), hn::ShiftLeft<2>(hn::LoadU(du8, e + 32))),
+                            hn::Or(hn::ShiftLeft<4>(hn::LoadU(du8, e + 64)),
+                                   hn::ShiftLeft<6>(hn::LoadU(du8, e + 96))));
+      hn::StoreU(v, du8, qs + 32 * n + l);
+    }
+}
+
+// PackQ3KHmask + Pack2BitLevels: levels 0..7; bit 2 of L[32k + m] -> bit k of
+// hmask[m]; the low 2 bits (L & 3 = L - 4 when L > 3) -> qs.
+HWY_INLINE void PackQ3KV(uint8_t* HWY_RESTRICT L, uint8_t* HWY_RESTRICT hmask,
+                         uint8_t* HWY_RESTRICT qs) {
+  const DU8 du8;
+  const size_t N8 = hn::Lanes(du8);
+  const auto one = hn::Set(du8, 1), three = hn::Set(du8, 3);
+  for (size_t m = 0; m < 32; m += N8) {
+    auto bit = [&](int k) {
+      const auto v = hn::LoadU(du8, L + 32 * k + m);
+      hn::StoreU(hn::And(v, three), du8, L + 32 * k + m);
+      return hn::And(hn::ShiftRight<2>(v), one);
+    };
+    auto h = hn::Or(hn::Or(bit(0), hn::ShiftLeft<1>(bit(1))),
+                    hn::Or(hn::ShiftLeft<2>(bit(2)), hn::ShiftLeft<3>(bit(3))));
+    h = hn::Or(h, hn::Or(hn::Or(hn::ShiftLeft<4>(bit(4)), hn::ShiftLeft<5>(bit(5))),
+                         hn::Or(hn::ShiftLeft<6>(bit(6)), hn::ShiftLeft<7>(bit(7)))));
+    hn::StoreU(h, du8, hmask + m);
+  }
+  Pack2BitLevelsV(L, qs);
+}
+
+// PackQ4KNibbles: qs[32g + l] = L[64g + l] | L[64g + 32 + l] << 4.
+HWY_INLINE void PackQ4KNibblesV(const uint8_t* HWY_RESTRICT L, uint8_t* HWY_RESTRICT qs) {
+  const DU8 du8;
+  const size_t N8 = hn::Lanes(du8);
+  for (int g = 0; g < 4; ++g)
+    for (size_t l = 0; l < 32; l += N8)
+      hn::StoreU(hn::Or(hn::LoadU(du8, L + 64 * g + l),
+                        hn::ShiftLeft<4>(hn::LoadU(du8, L + 64 * g + 32 + l))),
+                 du8, qs + 32 * g + l);
+}
+
+// PackQ5KLevels: levels 0..31; low nibbles as q4_k, bit 4 of L[64g + 32h + l]
+// -> bit 2g + h of qh[l].
+HWY_INLINE void PackQ5KLevelsV(const uint8_t* HWY_RESTRICT L, uint8_t* HWY_RESTRICT qh,
+                               uint8_t* HWY_RESTRICT qs) {
+  const DU8 du8;
+  const size_t N8 = hn::Lanes(du8);
+  const auto low = hn::Set(du8, 15);
+  for (size_t l = 0; l < 32; l += N8) {
+    auto h = hn::Zero(du8);
+    for (int g = 0; g < 4; ++g) {
+      const auto a = hn::LoadU(du8, L + 64 * g + l), b = hn::LoadU(du8, L + 64 * g + 32 + l);
+      hn::StoreU(hn::Or(hn::And(a, low), hn::ShiftLeft<4>(b)), du8, qs + 32 * g + l);
+      // (a >> 4) is 0 or 1: shift it to bit 2g, (b >> 4) to bit 2g + 1.
+      const auto hb = hn::Or(hn::ShiftRight<4>(a), hn::ShiftLeft<1>(hn::ShiftRight<4>(b)));
+      h = hn::Or(h, g == 0 ? hb : g == 1 ? hn::ShiftLeft<2>(hb)
+                                        : g == 2 ? hn::ShiftLeft<4>(hb) : hn::ShiftLeft<6>(hb));
+    }
+    hn::StoreU(h, du8, qh + l);
+  }
+}
+
+// PackQ6KLevels: levels 0..63; ql = low nibbles of (e, e+64) and (e+32, e+96),
+// qh = high 2 bits of e, e+32, e+64, e+96 at bits 0, 2, 4, 6.
+HWY_INLINE void PackQ6KLevelsV(const uint8_t* HWY_RESTRICT L, uint8_t* HWY_RESTRICT ql,
+                               uint8_t* HWY_RESTRICT qh) {
+  const DU8 du8;
+  const size_t N8 = hn::Lanes(du8);
+  const auto low = hn::Set(du8, 15);
+  for (int n = 0; n < 2; ++n)
+    for (size_t l = 0; l < 32; l += N8) {
+      const uint8_t* e = L + 128 * n + l;
+      const auto v0 = hn::LoadU(du8, e), v1 = hn::LoadU(du8, e + 32);
+      const auto v2 = hn::LoadU(du8, e + 64), v3 = hn::LoadU(du8, e + 96);
+      hn::StoreU(hn::Or(hn::And(v0, low), hn::ShiftLeft<4>(v2)), du8, ql + 64 * n + l);
+      hn::StoreU(hn::Or(hn::And(v1, low), hn::ShiftLeft<4>(v3)), du8, ql + 64 * n + 32 + l);
+      const auto h = hn::Or(hn::Or(hn::ShiftRight<4>(v0), hn::ShiftLeft<2>(hn::ShiftRight<4>(v1))),
+                            hn::Or(hn::ShiftLeft<4>(hn::ShiftRight<4>(v2)),
+                                   hn::ShiftLeft<6>(hn::ShiftRight<4>(v3))));
+      hn::StoreU(h, du8, qh + 32 * n + l);
+    }
 }
 
 // ---------------------------------------------------------------------------

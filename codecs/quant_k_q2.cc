@@ -16,7 +16,8 @@ namespace bitsmith::kquant::HWY_NAMESPACE {
 
 template <bool kImatrix>
 HWY_INLINE void QuantizeQ2KBatch(size_t valid, const float* HWY_RESTRICT x0,
-                                 const float* HWY_RESTRICT imatrix, VI qw_offsets,
+    const int32_t* HWY_RESTRICT x_offsets, const float* HWY_RESTRICT imatrix,
+    const int32_t* HWY_RESTRICT qw_offsets,
                                  BlockQ2K* HWY_RESTRICT y) {
   const DF d;
   const DI di;
@@ -27,7 +28,7 @@ HWY_INLINE void QuantizeQ2KBatch(size_t valid, const float* HWY_RESTRICT x0,
   HWY_ALIGN float scratch[16 * kMaxN];
   HWY_ALIGN float scales[16 * kMaxN], mins[16 * kMaxN], sw[16 * kMaxN];
   HWY_ALIGN float lev_iscale[16 * kMaxN], lev_min[16 * kMaxN];
-  Transpose(x0, BlockOffsets(valid, kQK_K), kQK_K, xt);
+  Transpose(x0, x_offsets, kQK_K, xt);
   // 1. Per sub-block search: make_qkx2_quants (weights |x|, mean absolute
   //    error) or, with an imatrix, make_qkx3_quants (weights qw * sqrt(sigma2 +
   //    x^2), sigma2 = mean x^2 of the super-block).
@@ -116,16 +117,17 @@ HWY_INLINE void QuantizeQ2KBatch(size_t valid, const float* HWY_RESTRICT x0,
       const float dm = dmin_back[b] * static_cast<float>(UnpackQ2KMin(blk.scales[j]));
       RequantizeRun(x + 16 * j, 16, dd, dm, 0, 3, 0, true, L + 16 * j);
     }
-    Pack2BitLevels(L, blk.qs);
+    Pack2BitLevelsV(L, blk.qs);
   }
 }
 
 void QuantizeQ2KImpl(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                      const float* imatrix) {
   BlockQ2K* y = static_cast<BlockQ2K*>(dst);
-  ForEachBatch(src, nrows, n_per_row, [&](int64_t b0, size_t valid, const float* x0, VI qw_offs) {
-    if (imatrix != nullptr) QuantizeQ2KBatch<true>(valid, x0, imatrix, qw_offs, y + b0);
-    else QuantizeQ2KBatch<false>(valid, x0, nullptr, qw_offs, y + b0);
+  ForEachBatch(src, nrows, n_per_row, [&](int64_t b0, size_t valid, const float* x0, const int32_t* x_offs,
+                                                const int32_t* qw_offs) {
+    if (imatrix != nullptr) QuantizeQ2KBatch<true>(valid, x0, x_offs, imatrix, qw_offs, y + b0);
+    else QuantizeQ2KBatch<false>(valid, x0, x_offs, nullptr, qw_offs, y + b0);
   });
   ZeroUpper();
 }

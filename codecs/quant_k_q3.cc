@@ -79,7 +79,8 @@ HWY_INLINE VF Q3FitLanes(const float* HWY_RESTRICT xt, float* HWY_RESTRICT lt) {
 
 template <bool kImatrix>
 HWY_INLINE void QuantizeQ3KBatch(size_t valid, const float* HWY_RESTRICT x0,
-                                 const float* HWY_RESTRICT imatrix, VI qw_offsets,
+    const int32_t* HWY_RESTRICT x_offsets, const float* HWY_RESTRICT imatrix,
+    const int32_t* HWY_RESTRICT qw_offsets,
                                  BlockQ3K* HWY_RESTRICT y) {
   const DF d;
   const DI di;
@@ -94,7 +95,7 @@ HWY_INLINE void QuantizeQ3KBatch(size_t valid, const float* HWY_RESTRICT x0,
   HWY_ALIGN float lt[kImatrix ? 1 : kQK_K * kMaxN];
   HWY_ALIGN float lev_iscale[16 * kMaxN];
   HWY_ALIGN int32_t ls_lanes[16 * kMaxN];
-  Transpose(x0, BlockOffsets(valid, kQK_K), kQK_K, xt);
+  Transpose(x0, x_offsets, kQK_K, xt);
   VF d_all;
   if constexpr (kImatrix) {
     // 1. Weights qw * sqrt(sigma2 + x^2), sigma2 = 2 * mean x^2; make_qx_quants(nmax 4).
@@ -175,17 +176,17 @@ HWY_INLINE void QuantizeQ3KBatch(size_t valid, const float* HWY_RESTRICT x0,
       }
       RequantizeRun(x + 16 * j, 16, dd, 0.f, -4, 3, 4, false, L + 16 * j);
     }
-    PackQ3KHmask(L, blk.hmask);
-    Pack2BitLevels(L, blk.qs);
+    PackQ3KV(L, blk.hmask, blk.qs);
   }
 }
 
 void QuantizeQ3KImpl(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                      const float* imatrix) {
   BlockQ3K* y = static_cast<BlockQ3K*>(dst);
-  ForEachBatch(src, nrows, n_per_row, [&](int64_t b0, size_t valid, const float* x0, VI qw_offs) {
-    if (imatrix != nullptr) QuantizeQ3KBatch<true>(valid, x0, imatrix, qw_offs, y + b0);
-    else QuantizeQ3KBatch<false>(valid, x0, nullptr, qw_offs, y + b0);
+  ForEachBatch(src, nrows, n_per_row, [&](int64_t b0, size_t valid, const float* x0, const int32_t* x_offs,
+                                                const int32_t* qw_offs) {
+    if (imatrix != nullptr) QuantizeQ3KBatch<true>(valid, x0, x_offs, imatrix, qw_offs, y + b0);
+    else QuantizeQ3KBatch<false>(valid, x0, x_offs, nullptr, qw_offs, y + b0);
   });
   ZeroUpper();
 }

@@ -16,7 +16,8 @@ namespace bitsmith::kquant::HWY_NAMESPACE {
 // One batch of q4_k (kNmax 15) or q5_k (kNmax 31) super-blocks.
 template <int kNmax, bool kImatrix, class Block>
 HWY_INLINE void QuantizeK45Batch(size_t valid, const float* HWY_RESTRICT x0,
-                                 const float* HWY_RESTRICT imatrix, VI qw_offsets,
+    const int32_t* HWY_RESTRICT x_offsets, const float* HWY_RESTRICT imatrix,
+    const int32_t* HWY_RESTRICT qw_offsets,
                                  Block* HWY_RESTRICT y) {
   const DF d;
   const DI di;
@@ -30,7 +31,7 @@ HWY_INLINE void QuantizeK45Batch(size_t valid, const float* HWY_RESTRICT x0,
   HWY_ALIGN float scratch[32 * kMaxN];
   HWY_ALIGN float scales[8 * kMaxN], mins[8 * kMaxN], sw[8 * kMaxN];
   HWY_ALIGN float lev_iscale[8 * kMaxN], lev_min[8 * kMaxN];
-  Transpose(x0, BlockOffsets(valid, kQK_K), kQK_K, xt);
+  Transpose(x0, x_offsets, kQK_K, xt);
   // Step 1: weights and the per-sub-block search.
   VF sigma2 = hn::Zero(d);
   if constexpr (kImatrix) {
@@ -134,8 +135,8 @@ HWY_INLINE void QuantizeK45Batch(size_t valid, const float* HWY_RESTRICT x0,
       const float dm = dmin_back[b] * static_cast<float>(sm.min);
       RequantizeRun(x + 32 * j, 32, dd, dm, 0, kNmax, 0, true, L + 32 * j);
     }
-    if constexpr (kNmax == 15) PackQ4KNibbles(L, blk.qs);
-    else PackQ5KLevels(L, blk.qh, blk.qs);
+    if constexpr (kNmax == 15) PackQ4KNibblesV(L, blk.qs);
+    else PackQ5KLevelsV(L, blk.qh, blk.qs);
   }
 }
 
@@ -143,11 +144,12 @@ template <int kNmax, class Block>
 void QuantizeK45(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                  const float* imatrix) {
   Block* y = static_cast<Block*>(dst);
-  ForEachBatch(src, nrows, n_per_row, [&](int64_t b0, size_t valid, const float* x0, VI qw_offs) {
+  ForEachBatch(src, nrows, n_per_row, [&](int64_t b0, size_t valid, const float* x0, const int32_t* x_offs,
+                                                const int32_t* qw_offs) {
     if (imatrix != nullptr)
-      QuantizeK45Batch<kNmax, true>(valid, x0, imatrix, qw_offs, y + b0);
+      QuantizeK45Batch<kNmax, true>(valid, x0, x_offs, imatrix, qw_offs, y + b0);
     else
-      QuantizeK45Batch<kNmax, false>(valid, x0, nullptr, qw_offs, y + b0);
+      QuantizeK45Batch<kNmax, false>(valid, x0, x_offs, nullptr, qw_offs, y + b0);
   });
   ZeroUpper();
 }

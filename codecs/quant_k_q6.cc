@@ -15,7 +15,8 @@ namespace bitsmith::kquant::HWY_NAMESPACE {
 
 template <bool kImatrix>
 HWY_INLINE void QuantizeQ6KBatch(size_t valid, const float* HWY_RESTRICT x0,
-                                 const float* HWY_RESTRICT imatrix, VI qw_offsets,
+    const int32_t* HWY_RESTRICT x_offsets, const float* HWY_RESTRICT imatrix,
+    const int32_t* HWY_RESTRICT qw_offsets,
                                  BlockQ6K* HWY_RESTRICT y) {
   const DF d;
   const DI di;
@@ -24,7 +25,7 @@ HWY_INLINE void QuantizeQ6KBatch(size_t valid, const float* HWY_RESTRICT x0,
   HWY_ALIGN float qwt[kImatrix ? kQK_K * kMaxN : 1];
   HWY_ALIGN float scratch[2 * 16 * kMaxN];
   HWY_ALIGN float scales[16 * kMaxN], lev_iscale[16 * kMaxN];
-  Transpose(x0, BlockOffsets(valid, kQK_K), kQK_K, xt);
+  Transpose(x0, x_offsets, kQK_K, xt);
   if constexpr (kImatrix) Transpose(imatrix, qw_offsets, kQK_K, qwt);
   // 1. make_qx_quants (nmax 32; w = x^2, or the raw importance weights) per
   //    sub-block; keep the scale of largest magnitude, with its sign.
@@ -71,16 +72,17 @@ HWY_INLINE void QuantizeQ6KBatch(size_t valid, const float* HWY_RESTRICT x0,
       }
       RequantizeRun(x + 16 * j, 16, dd, 0.f, -32, 31, 32, false, L + 16 * j);
     }
-    PackQ6KLevels(L, blk.ql, blk.qh);
+    PackQ6KLevelsV(L, blk.ql, blk.qh);
   }
 }
 
 void QuantizeQ6KImpl(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                      const float* imatrix) {
   BlockQ6K* y = static_cast<BlockQ6K*>(dst);
-  ForEachBatch(src, nrows, n_per_row, [&](int64_t b0, size_t valid, const float* x0, VI qw_offs) {
-    if (imatrix != nullptr) QuantizeQ6KBatch<true>(valid, x0, imatrix, qw_offs, y + b0);
-    else QuantizeQ6KBatch<false>(valid, x0, nullptr, qw_offs, y + b0);
+  ForEachBatch(src, nrows, n_per_row, [&](int64_t b0, size_t valid, const float* x0, const int32_t* x_offs,
+                                                const int32_t* qw_offs) {
+    if (imatrix != nullptr) QuantizeQ6KBatch<true>(valid, x0, x_offs, imatrix, qw_offs, y + b0);
+    else QuantizeQ6KBatch<false>(valid, x0, x_offs, nullptr, qw_offs, y + b0);
   });
   ZeroUpper();
 }

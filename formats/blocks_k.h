@@ -164,13 +164,17 @@ constexpr int UnpackQ3KScale(const uint8_t* scales, int i) {
 // --- q3_k high bits ----------------------------------------------------------------
 // Levels L (0..7, i.e. q + 4): bit 2 of element e goes to bit e/32 of
 // hmask[e % 32] and is removed from L, leaving the low 2 bits for Pack2BitLevels.
+// (ggml: `if (L[e] > 3) { hmask[..] |= bit; L[e] -= 4; }`; written branch-free,
+// the bit being (L > 3) = bit 2 of L for L in 0..7.)
 inline void PackQ3KHmask(uint8_t* L, uint8_t* hmask) {
-  for (int m = 0; m < 32; ++m) hmask[m] = 0;
-  for (int e = 0; e < kQK_K; ++e) {
-    if (L[e] > 3) {
-      hmask[e % 32] = static_cast<uint8_t>(hmask[e % 32] | (1u << (e / 32)));
-      L[e] = static_cast<uint8_t>(L[e] - 4);
+  for (int m = 0; m < 32; ++m) {
+    unsigned h = 0;
+    for (int k = 0; k < 8; ++k) {
+      const unsigned high = L[32 * k + m] > 3 ? 1u : 0u;
+      h |= high << k;
+      L[32 * k + m] = static_cast<uint8_t>(L[32 * k + m] - 4 * high);
     }
+    hmask[m] = static_cast<uint8_t>(h);
   }
 }
 // The signed level q in -4..3 of element e.
@@ -221,14 +225,16 @@ constexpr int UnpackQ4KLevel(const uint8_t* qs, int e) {
 // --- q5_k: nibbles + fifth bits -------------------------------------------------------
 // Levels 0..31: low nibbles as q4_k; bit 4 of element 64g + 32h + l is bit
 // (2g + h) of qh[l].
+// (ggml: `if (l > 15) { l -= 16; qh[j] |= bit; }`; written branch-free, the bit
+// being (l > 15) = bit 4 of l for l in 0..31.)
 inline void PackQ5KLevels(const uint8_t* L, uint8_t* qh, uint8_t* qs) {
   for (int l = 0; l < 32; ++l) qh[l] = 0;
   for (int g = 0; g < 4; ++g)
     for (int l = 0; l < 32; ++l) {
-      int l1 = L[64 * g + l], l2 = L[64 * g + 32 + l];
-      if (l1 > 15) { l1 -= 16; qh[l] = static_cast<uint8_t>(qh[l] | (1u << (2 * g))); }
-      if (l2 > 15) { l2 -= 16; qh[l] = static_cast<uint8_t>(qh[l] | (2u << (2 * g))); }
-      qs[32 * g + l] = static_cast<uint8_t>(l1 | (l2 << 4));
+      const unsigned l1 = L[64 * g + l], l2 = L[64 * g + 32 + l];
+      const unsigned h1 = l1 > 15 ? 1u : 0u, h2 = l2 > 15 ? 1u : 0u;
+      qh[l] = static_cast<uint8_t>(qh[l] | (h1 << (2 * g)) | (h2 << (2 * g + 1)));
+      qs[32 * g + l] = static_cast<uint8_t>((l1 - 16 * h1) | ((l2 - 16 * h2) << 4));
     }
 }
 constexpr int UnpackQ5KLevel(const BlockQ5K& b, int e) {
