@@ -15,66 +15,117 @@
 HWY_BEFORE_NAMESPACE();
 namespace bitsmith::kquant::HWY_NAMESPACE {
 
-// quant::MakeQ3Quants(16, nmax = 4, x, L, do_rmse = true) on every lane. xt: 16
-// rows of N; writes the final levels (l + 4, or 0 for an all-zero group) as
-// floats to lt (16 rows of N) and returns the scale.
-HWY_INLINE VF Q3FitLanes(const float* HWY_RESTRICT xt, float* HWY_RESTRICT lt) {
-  constexpr int n = 16, nmax = 4;
+// quant::MakeQ3Quants(16, nmax = 4, x, L, do_rmse = true), one sub-block per
+// lane, in two phases so that lanes do not wait for each other:
+//  * Q3Start runs steps 1-3 and the first descent pass on every lane;
+//  * ~80% of sub-blocks change nothing in that pass and are final (a pass
+//    without changes is a fixed point); the others are collected, packed N to
+//    a vector, and Q3Descend runs their remaining passes (at most 4).
+// State of one group: levels L (16 rows of N floats, l in -4..3), sumlx, suml2.
+constexpr int kQ3N = 16, kQ3Nmax = 4;
+
+// One descent pass (step 4 of MakeQ3Quants) over the 16 elements; returns the
+// lanes that changed a level. x: 16 rows of N.
+HWY_INLINE MF Q3Pass(const float* HWY_RESTRICT xt, VF* HWY_RESTRICT L, VF& sumlx, VF& suml2) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF zero = hn::Zero(d);
+  MF changed = hn::FirstN(d, 0);
+  for (int i = 0; i < kQ3N; ++i) {
+    const VF x = hn::Load(d, xt + i * N);
+    const VF w = hn::Mul(x, x);
+    const VF wx = hn::Mul(w, x);
+    // Drop element i from the sums (ggml: sumlx - w*x*L, suml2 - w*L*L).
+    VF slx = hn::Sub(sumlx, hn::Mul(wx, L[i]));
+    VF sl2 = hn::Sub(suml2, hn::Mul(hn::Mul(w, L[i]), L[i]));
+    const VF new_l = NearestClampF(d, hn::Div(hn::Mul(x, sl2), slx), -kQ3Nmax, kQ3Nmax - 1);
+    const MF candidate = hn::And(hn::Gt(slx, zero), hn::Ne(new_l, L[i]));
+    // Most element steps change nothing in any lane: skip the evaluation then.
+    if (hn::AllFalse(d, candidate)) continue;
+    slx = hn::Add(slx, hn::Mul(wx, new_l));
+    sl2 = hn::Add(sl2, hn::Mul(hn::Mul(w, new_l), new_l));
+    // Keep new_l when it raises slx^2/sl2 (ggml: slx*slx*suml2 > sumlx*sumlx*sl2).
+    const MF take = hn::And(
+        hn::And(candidate, hn::Gt(sl2, zero)),
+        hn::Gt(hn::Mul(hn::Mul(slx, slx), suml2), hn::Mul(hn::Mul(sumlx, sumlx), sl2)));
+    L[i] = hn::IfThenElse(take, new_l, L[i]);
+    sumlx = hn::IfThenElse(take, slx, sumlx);
+    suml2 = hn::IfThenElse(take, sl2, suml2);
+    changed = hn::Or(changed, take);
+  }
+  return changed;
+}
+
+// Steps 1-3 and the first pass. Writes L to lt (16 rows of N) and returns the
+// lanes that changed in the first pass; *all_zero: groups below kGroupMaxEps.
+HWY_INLINE MF Q3Start(const float* HWY_RESTRICT xt, float* HWY_RESTRICT lt, VF& sumlx, VF& suml2,
+                      MF& all_zero) {
   const DF d;
   const size_t N = hn::Lanes(d);
   const VF zero = hn::Zero(d);
   // 1. max = the element of largest |x|.
   VF amax = zero, max = zero;
-  for (int i = 0; i < n; ++i) {
+  for (int i = 0; i < kQ3N; ++i) {
     const VF x = hn::Load(d, xt + i * N);
     const VF ax = hn::Abs(x);
     const MF gt = hn::Gt(ax, amax);
     amax = hn::IfThenElse(gt, ax, amax);
     max = hn::IfThenElse(gt, x, max);
   }
-  const MF all_zero = hn::Lt(amax, hn::Set(d, quant::kGroupMaxEps));
-  // 2.-3. Levels for iscale = -nmax/max, sums with w = x*x (ggml: (w*x)*l, (w*l)*l).
-  const VF iscale = hn::Div(hn::Set(d, static_cast<float>(-nmax)), max);
-  VF L[n];
-  VF sumlx = zero, suml2 = zero;
-  for (int i = 0; i < n; ++i) {
+  all_zero = hn::Lt(amax, hn::Set(d, quant::kGroupMaxEps));
+  // 2.-3. Levels for iscale = -nmax/max, sums with w = x*x ((w*x)*l, (w*l)*l).
+  const VF iscale = hn::Div(hn::Set(d, static_cast<float>(-kQ3Nmax)), max);
+  VF L[kQ3N];
+  sumlx = zero;
+  suml2 = zero;
+  for (int i = 0; i < kQ3N; ++i) {
     const VF x = hn::Load(d, xt + i * N);
-    L[i] = NearestClampF(d, hn::Mul(iscale, x), -nmax, nmax - 1);
+    L[i] = NearestClampF(d, hn::Mul(iscale, x), -kQ3Nmax, kQ3Nmax - 1);
     const VF w = hn::Mul(x, x);
     sumlx = hn::Add(sumlx, hn::Mul(hn::Mul(w, x), L[i]));
     suml2 = hn::Add(suml2, hn::Mul(hn::Mul(w, L[i]), L[i]));
   }
-  // 4. Coordinate descent, up to 5 passes (a lane without changes in a pass is
-  //    at a fixed point: further passes leave it unchanged).
-  for (int itry = 0; itry < 5; ++itry) {
-    MF changed = hn::FirstN(d, 0);
-    for (int i = 0; i < n; ++i) {
-      const VF x = hn::Load(d, xt + i * N);
-      const VF w = hn::Mul(x, x);
-      const VF wx = hn::Mul(w, x);
-      VF slx = hn::Sub(sumlx, hn::Mul(wx, L[i]));
-      VF sl2 = hn::Sub(suml2, hn::Mul(hn::Mul(w, L[i]), L[i]));
-      const MF ok = hn::Gt(slx, zero);
-      const VF new_l = NearestClampF(d, hn::Div(hn::Mul(x, sl2), slx), -nmax, nmax - 1);
-      const MF differs = hn::Ne(new_l, L[i]);
-      slx = hn::Add(slx, hn::Mul(wx, new_l));
-      sl2 = hn::Add(sl2, hn::Mul(hn::Mul(w, new_l), new_l));
-      const MF take = hn::And(
-          hn::And(hn::And(ok, differs), hn::Gt(sl2, zero)),
-          hn::Gt(hn::Mul(hn::Mul(slx, slx), suml2), hn::Mul(hn::Mul(sumlx, sumlx), sl2)));
-      L[i] = hn::IfThenElse(take, new_l, L[i]);
-      sumlx = hn::IfThenElse(take, slx, sumlx);
-      suml2 = hn::IfThenElse(take, sl2, suml2);
-      changed = hn::Or(changed, take);
+  const MF changed = Q3Pass(xt, L, sumlx, suml2);
+  for (int i = 0; i < kQ3N; ++i) hn::Store(L[i], d, lt + i * N);
+  return changed;
+}
+
+// Passes 2..5 for the groups at `items` (index j * N + b: sub-block j, lane b of
+// the batch) whose first pass changed something; updates lt, sumlx, suml2.
+HWY_INLINE void Q3Descend(const int32_t* HWY_RESTRICT items, size_t count,
+                          const float* HWY_RESTRICT xt, float* HWY_RESTRICT lt,
+                          float* HWY_RESTRICT sumlx_all, float* HWY_RESTRICT suml2_all) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  HWY_ALIGN float xg[kQ3N * kMaxN], lg[kQ3N * kMaxN], sx[kMaxN], s2[kMaxN];
+  for (size_t first = 0; first < count; first += N) {
+    // Gather up to N groups (padding repeats the last one: same result twice).
+    int32_t item[kMaxN];
+    for (size_t q = 0; q < N; ++q) item[q] = items[first + q < count ? first + q : count - 1];
+    for (size_t q = 0; q < N; ++q) {
+      const int32_t j = item[q] / static_cast<int32_t>(N), b = item[q] % static_cast<int32_t>(N);
+      for (int i = 0; i < kQ3N; ++i) {
+        xg[i * N + q] = xt[(kQ3N * j + i) * N + b];
+        lg[i * N + q] = lt[(kQ3N * j + i) * N + b];
+      }
+      sx[q] = sumlx_all[item[q]];
+      s2[q] = suml2_all[item[q]];
     }
-    if (hn::AllFalse(d, changed)) break;
+    VF L[kQ3N];
+    for (int i = 0; i < kQ3N; ++i) L[i] = hn::Load(d, lg + i * N);
+    VF sumlx = hn::Load(d, sx), suml2 = hn::Load(d, s2);
+    for (int itry = 1; itry < 5; ++itry)
+      if (hn::AllFalse(d, Q3Pass(xg, L, sumlx, suml2))) break;
+    for (int i = 0; i < kQ3N; ++i) hn::Store(L[i], d, lg + i * N);
+    hn::Store(sumlx, d, sx);
+    hn::Store(suml2, d, s2);
+    for (size_t q = 0; q < N; ++q) {
+      const int32_t j = item[q] / static_cast<int32_t>(N), b = item[q] % static_cast<int32_t>(N);
+      for (int i = 0; i < kQ3N; ++i) lt[(kQ3N * j + i) * N + b] = lg[i * N + q];
+      sumlx_all[item[q]] = sx[q];
+      suml2_all[item[q]] = s2[q];
+    }
   }
-  // 5. Levels + nmax (all-zero groups: 0), scale.
-  for (int i = 0; i < n; ++i)
-    hn::Store(hn::IfThenZeroElse(all_zero, hn::Add(L[i], hn::Set(d, static_cast<float>(nmax)))), d,
-              lt + i * N);
-  const VF scale = hn::IfThenElseZero(hn::Gt(suml2, zero), hn::Div(sumlx, suml2));
-  return hn::IfThenZeroElse(all_zero, scale);
 }
 
 template <bool kImatrix>
@@ -128,10 +179,38 @@ HWY_INLINE void QuantizeQ3KBatch(size_t valid, const float* HWY_RESTRICT x0,
       hn::Store(QxLevelsV(hn::Load(d, scales + j * N), block.lev_iscale, 32), di, ls_lanes + j * N);
     d_all = block.scale;
   } else {
-    // 1. make_q3_quants per sub-block; keep the scale of largest magnitude.
-    VF max_scale = hn::Zero(d), amax = hn::Zero(d);
+    // 1. make_q3_quants per sub-block (two phases, see Q3Start), then step 5:
+    //    levels + 4 (0 for all-zero groups) and the scale; keep the scale of
+    //    largest magnitude.
+    HWY_ALIGN float sumlx_all[16 * kMaxN], suml2_all[16 * kMaxN], zero_all[16 * kMaxN];
+    HWY_ALIGN int32_t pending[16 * kMaxN];
+    size_t npending = 0;
     for (int j = 0; j < 16; ++j) {
-      const VF s = Q3FitLanes(xt + 16 * j * N, lt + 16 * j * N);
+      VF sumlx, suml2;
+      MF all_zero;
+      const MF changed = Q3Start(xt + 16 * j * N, lt + 16 * j * N, sumlx, suml2, all_zero);
+      hn::Store(sumlx, d, sumlx_all + j * N);
+      hn::Store(suml2, d, suml2_all + j * N);
+      hn::Store(hn::IfThenElseZero(all_zero, hn::Set(d, 1.f)), d, zero_all + j * N);
+      if (!hn::AllFalse(d, changed)) {
+        HWY_ALIGN float ch[kMaxN];
+        hn::Store(hn::IfThenElseZero(changed, hn::Set(d, 1.f)), d, ch);
+        for (size_t b = 0; b < N; ++b)
+          if (ch[b] != 0) pending[npending++] = static_cast<int32_t>(j * N + b);
+      }
+    }
+    if (npending != 0) Q3Descend(pending, npending, xt, lt, sumlx_all, suml2_all);
+    VF max_scale = hn::Zero(d), amax = hn::Zero(d);
+    const VF zero = hn::Zero(d);
+    for (int j = 0; j < 16; ++j) {
+      const MF all_zero = hn::Ne(hn::Load(d, zero_all + j * N), zero);
+      for (int i = 0; i < 16; ++i) {
+        float* row = lt + (16 * j + i) * N;
+        hn::Store(hn::IfThenZeroElse(all_zero, hn::Add(hn::Load(d, row), hn::Set(d, 4.f))), d, row);
+      }
+      const VF sumlx = hn::Load(d, sumlx_all + j * N), suml2 = hn::Load(d, suml2_all + j * N);
+      const VF s = hn::IfThenZeroElse(all_zero, hn::IfThenElseZero(hn::Gt(suml2, zero),
+                                                                    hn::Div(sumlx, suml2)));
       hn::Store(s, d, scales + j * N);
       const VF as = hn::Abs(s);
       const MF gt = hn::Gt(as, amax);
