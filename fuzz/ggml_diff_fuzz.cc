@@ -1,0 +1,232 @@
+// Fuzz target: one property, "every block codec gives the same bytes through its
+// scalar reference, its SIMD path and ggml".
+//
+// Input layout (all choices taken modulo their range, so every input is valid):
+//   byte 0  block type (among the types bitsmith has a codec for)
+//   byte 1  blocks per row - 1 (1..16)        byte 2  rows - 1 (1..4)
+//   byte 3  bit 0: pass an imatrix; bits 1-2: how values are made from the rest;
+//           bits 4-7: which Highway target runs the SIMD path
+//   byte 4  exponent for the value modes below
+//   rest    the values, cycled when short (and an imatrix, one byte per column)
+// Value modes: 0 raw float32 bits (NaN, inf, subnormals, 1e38 included);
+//   1 int8 * 2^e (level grids and exact ties); 2 int16 * 2^(e-8);
+//   3 raw bits with non-finite values replaced by 0.
+// Checks:
+//   * QuantizeRows scalar vs SIMD: same status (non-finite input is refused with
+//     the same message by both), and when ok the same bytes;
+//   * vs ggml (when libggml-base.so is loadable and the type has a ggml id):
+//     the same bytes for every input bitsmith accepts;
+//   * the input bytes read as blocks: DequantizeRows scalar vs SIMD vs ggml
+//     to_float give the same float bit patterns.
+// A failed check prints the type, the shape and the first differing block, and
+// aborts.
+#include <fcntl.h>     // open
+#include <sys/mman.h>  // mmap (shared result buffer of the forked ggml call)
+#include <sys/wait.h>  // waitpid
+#include <unistd.h>    // fork, _exit, dup2
+
+#include <hwy/targets.h>  // hwy::SupportedAndGeneratedTargets, SetSupportedTargetsForTest
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench/ggml_ref.h"
+#include "codecs/quant.h"
+#include "formats/dtype.h"
+
+namespace {
+
+using namespace bitsmith;
+
+const std::vector<DType>& CodecTypes() {
+  static const std::vector<DType> types = [] {
+    std::vector<DType> out;
+    for (const DTypeInfo& info : kDTypes)
+      if (info.is_block() && GetBlockCodec(info.id) != nullptr) out.push_back(info.id);
+    return out;
+  }();
+  return types;
+}
+
+std::string Hex(const uint8_t* p, size_t n) {
+  std::string s;
+  char buf[3];
+  for (size_t i = 0; i < n; ++i) {
+    std::snprintf(buf, sizeof buf, "%02x", p[i]);
+    s += buf;
+  }
+  return s;
+}
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "ggml_diff_fuzz: %s\n", what.c_str());
+  std::abort();
+}
+
+void CompareBytes(const char* what, const DTypeInfo& info, const std::vector<float>& x,
+                  int64_t npr, const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] == b[i]) continue;
+    const size_t blk = i / info.block_bytes;
+    const size_t first = blk * info.block_elems;
+    std::string in;
+    char buf[32];
+    for (int j = 0; j < info.block_elems; ++j) {
+      std::snprintf(buf, sizeof buf, "%s%a", j ? "," : "", x[first + j]);
+      in += buf;
+    }
+    Die(std::string(what) + " " + std::string(info.name) + ": row length " +
+        std::to_string(npr) + ", block " + std::to_string(blk) + "\n  input: " + in +
+        "\n  first:  " + Hex(a.data() + blk * info.block_bytes, info.block_bytes) +
+        "\n  second: " + Hex(b.data() + blk * info.block_bytes, info.block_bytes));
+  }
+}
+
+void CompareFloats(const char* what, const DTypeInfo& info, const uint8_t* blocks,
+                   const std::vector<float>& a, const std::vector<float>& b) {
+  if (std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0) return;
+  for (size_t i = 0; i < a.size(); ++i) {
+    uint32_t ua, ub;
+    std::memcpy(&ua, &a[i], 4);
+    std::memcpy(&ub, &b[i], 4);
+    if (ua == ub) continue;
+    const size_t blk = i / info.block_elems;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "element %zu: 0x%08x vs 0x%08x", i, ua, ub);
+    Die(std::string(what) + " " + std::string(info.name) + ": " + buf + "\n  block: " +
+        Hex(blocks + blk * info.block_bytes, info.block_bytes));
+  }
+}
+
+// ggml's grid i-quant quantizers GGML_ASSERT (abort) on some degenerate inputs
+// (e.g. "grid_index >= 0" when huge values overflow their search). For those
+// types ggml runs in a forked child writing into shared memory; when it aborts
+// there is nothing to compare against (returns false). Other types run in-process.
+bool GgmlMayAbort(DType t) {
+  switch (t) {
+    case DType::kIQ1_S: case DType::kIQ1_M: case DType::kIQ2_XXS: case DType::kIQ2_XS:
+    case DType::kIQ2_S: case DType::kIQ3_XXS: case DType::kIQ3_S:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool GgmlQuantize(const ggml::Library& g, DType t, const std::vector<float>& x, int64_t nrows,
+                  int64_t npr, const float* w, std::vector<uint8_t>* out) {
+  const int id = GetDType(t).ggml_type;
+  if (!GgmlMayAbort(t)) return g.Quantize(id, x.data(), out->data(), nrows, npr, w);
+  void* shared = mmap(nullptr, out->size(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                      -1, 0);
+  if (shared == MAP_FAILED) return false;
+  std::memset(shared, 0, out->size());
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, 2);  // ggml's abort message is expected noise here
+    setenv("GGML_NO_BACKTRACE", "1", 1);  // ggml_abort would otherwise attach gdb
+    _exit(g.Quantize(id, x.data(), shared, nrows, npr, w) ? 0 : 1);
+  }
+  int status = 0;
+  const bool ok = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+                  WEXITSTATUS(status) == 0;
+  if (ok) std::memcpy(out->data(), shared, out->size());
+  munmap(shared, out->size());
+  return ok;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const auto& types = CodecTypes();
+  if (types.empty() || size < 6) return 0;
+  const DType t = types[data[0] % types.size()];
+  const DTypeInfo& info = GetDType(t);
+  const int64_t nblocks = data[1] % 16 + 1;
+  const int64_t nrows = data[2] % 4 + 1;
+  const bool use_w = (data[3] & 1) != 0 || info.requires_imatrix;
+  const int mode = (data[3] >> 1) & 3;
+  const int e = static_cast<int8_t>(data[4]) % 40;
+  const uint8_t* p = data + 5;
+  const size_t n = size - 5;
+  const int64_t npr = nblocks * info.block_elems;
+  static const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  const int64_t target = targets[(data[3] >> 4) % targets.size()];
+
+  // 1. Values (and the imatrix) from the payload, cycled.
+  std::vector<float> x(static_cast<size_t>(nrows * npr));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const size_t k = (i * (mode == 0 || mode == 3 ? 4 : mode == 2 ? 2 : 1)) % n;
+    uint8_t b[4];
+    for (int j = 0; j < 4; ++j) b[j] = p[(k + j) % n];
+    float v;
+    switch (mode) {
+      case 1:
+        v = std::ldexp(static_cast<float>(static_cast<int8_t>(b[0])), e);
+        break;
+      case 2: {
+        int16_t s;
+        std::memcpy(&s, b, 2);
+        v = std::ldexp(static_cast<float>(s), e - 8);
+        break;
+      }
+      default:
+        std::memcpy(&v, b, 4);
+        if (mode == 3 && !std::isfinite(v)) v = 0.f;
+        break;
+    }
+    // Cycling a short payload gives periodic rows; vary later periods a little.
+    if (i >= n && mode != 0 && (i / n) % 2 == 1) v = -v;
+    x[i] = v;
+  }
+  std::vector<float> w;
+  if (use_w) {
+    w.resize(static_cast<size_t>(npr));
+    for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(p[(i * 7 + 3) % n]) / 16.f;
+  }
+  const float* wp = use_w ? w.data() : nullptr;
+
+  // 2. Scalar vs SIMD.
+  const size_t qbytes = static_cast<size_t>(nrows * nblocks * info.block_bytes);
+  std::vector<uint8_t> q_ref(qbytes, 0xA5), q_simd(qbytes, 0x5A);
+  const Status s1 = QuantizeRows(t, x, q_ref, npr, wp, Impl::kReference, 1);
+  hwy::SetSupportedTargetsForTest(target);
+  const Status s2 = QuantizeRows(t, x, q_simd, npr, wp, Impl::kSimd, 1);
+  if (s1.ok() != s2.ok() || (!s1.ok() && s1.error().message != s2.error().message))
+    Die(std::string("status differs for ") + std::string(info.name) + ": scalar '" +
+        (s1.ok() ? "ok" : s1.error().message) + "', SIMD '" + (s2.ok() ? "ok" : s2.error().message) +
+        "'");
+  if (s1.ok()) CompareBytes("quantize scalar vs SIMD", info, x, npr, q_ref, q_simd);
+
+  // 3. vs ggml, for every input bitsmith accepts.
+  const ggml::Library* g = ggml::Library::Get();
+  if (s1.ok() && g != nullptr && info.ggml_type >= 0) {
+    std::vector<uint8_t> q_ggml(qbytes, 0);
+    if (GgmlQuantize(*g, t, x, nrows, npr, wp, &q_ggml))
+      CompareBytes("quantize ggml vs bitsmith", info, x, npr, q_ggml, q_ref);
+  }
+
+  // 4. The payload as blocks: dequantize through all three.
+  const size_t nblk = n / info.block_bytes;
+  if (nblk > 0) {
+    const size_t nvals = nblk * info.block_elems;
+    std::vector<float> y_ref(nvals), y_simd(nvals);
+    const std::span<const uint8_t> blocks(p, nblk * info.block_bytes);
+    if (!DequantizeRows(t, blocks, y_ref, Impl::kReference, 1).ok() ||
+        !DequantizeRows(t, blocks, y_simd, Impl::kSimd, 1).ok())
+      Die("DequantizeRows refused whole blocks of " + std::string(info.name));
+    CompareFloats("dequantize scalar vs SIMD", info, p, y_ref, y_simd);
+    if (g != nullptr && info.ggml_type >= 0 && g->HasToFloat(info.ggml_type)) {
+      std::vector<float> y_ggml(nvals);
+      g->ToFloat(info.ggml_type, p, y_ggml.data(), static_cast<int64_t>(nvals));
+      CompareFloats("dequantize ggml vs bitsmith", info, p, y_ggml, y_ref);
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  return 0;
+}
