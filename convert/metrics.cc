@@ -1,4 +1,89 @@
 // Error metrics: exact accumulation of per-segment double sums (see metrics.h).
+//
+// Layout after hwy/examples/skeleton.cc: the per-target segment kernel
+// (SegmentLanesSimd) is compiled once per Highway target above HWY_ONCE; the rest
+// (scalar reference kernel, exact sums, metrics, JSON) is compiled once below.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "convert/metrics.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+// ---- Per-target segment kernel ---------------------------------------------
+//
+// Lane layout shared with the scalar reference (SegmentLanesRef below): 8 lanes
+// per quantity; lane k accumulates elements k, k + 8, k + 16, ... of the body
+// (the first len − len % 8 elements), in that order. A target with N double
+// lanes (N = 1, 2, 4 or 8: always a divisor of 8) keeps 8 / N vectors per
+// quantity, vector a holding lanes a·N .. a·N + N − 1, so every lane sees the
+// same additions in the same order on every target: the results are identical
+// to the reference bit for bit. Mul and Add stay separate (no MulAdd: the
+// reference rounds twice, and -ffp-contract=off keeps the compiler from fusing).
+// Output: out[q·8 + k] for the quantities q = 0..6 (Σe², Σx², Σx·x̂, Σx̂², max|e|,
+// Σw·e², Σw·x²); the weighted ones only when w != nullptr.
+HWY_BEFORE_NAMESPACE();
+namespace bitsmith {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+template <bool kWeighted>
+HWY_INLINE void SegmentLanesImpl(const float* HWY_RESTRICT x, const float* HWY_RESTRICT y,
+                                 const float* HWY_RESTRICT w, int64_t body,
+                                 double* HWY_RESTRICT out) {
+  const hn::CappedTag<double, 8> d;
+  const hn::Rebind<float, decltype(d)> df;  // N floats, promoted to N doubles
+  using V = hn::Vec<decltype(d)>;
+  const size_t N = hn::Lanes(d);
+  const size_t nv = 8 / N;  // vectors per quantity
+  V se[8], sx[8], sxy[8], sy[8], mx[8], swe[8], swx[8];
+  for (size_t a = 0; a < nv; ++a)
+    se[a] = sx[a] = sxy[a] = sy[a] = mx[a] = swe[a] = swx[a] = hn::Zero(d);
+  for (int64_t i = 0; i < body; i += 8) {
+    for (size_t a = 0; a < nv; ++a) {
+      const V xd = hn::PromoteTo(d, hn::LoadU(df, x + i + a * N));
+      const V yd = hn::PromoteTo(d, hn::LoadU(df, y + i + a * N));
+      const V e = hn::Sub(yd, xd);
+      const V e2 = hn::Mul(e, e);
+      const V x2 = hn::Mul(xd, xd);
+      se[a] = hn::Add(se[a], e2);
+      sx[a] = hn::Add(sx[a], x2);
+      sxy[a] = hn::Add(sxy[a], hn::Mul(xd, yd));
+      sy[a] = hn::Add(sy[a], hn::Mul(yd, yd));
+      mx[a] = hn::Max(mx[a], hn::Abs(e));  // NaN handled by the caller (via Σe²)
+      if constexpr (kWeighted) {
+        const V wd = hn::PromoteTo(d, hn::LoadU(df, w + i + a * N));
+        swe[a] = hn::Add(swe[a], hn::Mul(wd, e2));
+        swx[a] = hn::Add(swx[a], hn::Mul(wd, x2));
+      }
+    }
+  }
+  for (size_t a = 0; a < nv; ++a) {
+    hn::StoreU(se[a], d, out + 0 * 8 + a * N);
+    hn::StoreU(sx[a], d, out + 1 * 8 + a * N);
+    hn::StoreU(sxy[a], d, out + 2 * 8 + a * N);
+    hn::StoreU(sy[a], d, out + 3 * 8 + a * N);
+    hn::StoreU(mx[a], d, out + 4 * 8 + a * N);
+    if constexpr (kWeighted) {
+      hn::StoreU(swe[a], d, out + 5 * 8 + a * N);
+      hn::StoreU(swx[a], d, out + 6 * 8 + a * N);
+    }
+  }
+}
+
+// body: a multiple of 8; out: 7 × 8 doubles.
+void SegmentLanesSimd(const float* x, const float* y, const float* w, int64_t body, double* out) {
+  if (w == nullptr) {
+    SegmentLanesImpl<false>(x, y, nullptr, body, out);
+  } else {
+    SegmentLanesImpl<true>(x, y, w, body, out);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace bitsmith
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+
 #include "convert/metrics.h"
 
 #include <algorithm>
@@ -9,6 +94,8 @@
 #include <nlohmann/json.hpp>
 
 namespace bitsmith {
+
+HWY_EXPORT(SegmentLanesSimd);
 
 // ---- ExactSum ---------------------------------------------------------------
 
@@ -130,66 +217,65 @@ ErrorMetrics MetricsFromSums(const ErrorSums& s) {
 // ---- ErrorAccumulator -------------------------------------------------------
 
 // One segment (at most kSegmentElems values of one row): partial sums in
-// double, then added exactly. One fused pass keeps kLanes independent partial
-// sums per quantity (lane k takes elements k, k + kLanes, ...), which the
-// compiler vectorises (SLP) without reassociating anything: the order of every
-// addition is fixed by the code, so the partial sums depend only on the
-// segment's values and length. (Eigen reductions were measured first: one
-// pass per quantity, each converting f32 to double again, ran at less than
-// half this speed.) A NaN e makes Σe² NaN, which marks max|e| NaN below.
+// double in the 8-lane layout described at the top of this file (SIMD kernel or
+// the scalar reference below, identical bit for bit), then added exactly.
+// (Eigen reductions were measured first: one pass per quantity, each
+// converting f32 to double again, ran at less than half the speed of one fused
+// pass.) A NaN e makes Σe² NaN, which marks max|e| NaN below.
 namespace {
 
-// The partial sums of one segment, kLanes lanes per quantity (see AddSegment).
-struct SegmentSums {
-  static constexpr int kLanes = 8;
-  double se[kLanes] = {}, sx[kLanes] = {}, sxy[kLanes] = {}, sy[kLanes] = {}, mx[kLanes] = {};
-  double swe[kLanes] = {}, swx[kLanes] = {};
+constexpr int kLanes = 8;
+enum Quantity { kE2, kX2, kXY, kY2, kMax, kWE2, kWX2, kQuantities };
 
-  template <bool kWeighted>
-  void Run(const float* x, const float* y, const float* w, int64_t len) {
-    const int64_t body = len - len % kLanes;
-    for (int64_t i = 0; i < body; i += kLanes)
-      for (int k = 0; k < kLanes; ++k) Element<kWeighted>(k, x[i + k], y[i + k], w, i + k);
-    for (int64_t i = body; i < len; ++i)  // the tail goes to lanes 0..len % kLanes
-      Element<kWeighted>(static_cast<int>(i - body), x[i], y[i], w, i);
-  }
-
-  template <bool kWeighted>
-  void Element(int k, double xd, double yd, const float* w, int64_t i) {
-    const double e = yd - xd;  // e = x̂ − x, exact for most pairs, always deterministic
+// The scalar reference of SegmentLanesSimd, also used for the tail (the last
+// len % 8 elements go to lanes 0.. after the body, on every target).
+template <bool kWeighted>
+void SegmentLanesRef(const float* x, const float* y, const float* w, int64_t begin, int64_t end,
+                     double (&out)[kQuantities][kLanes]) {
+  for (int64_t i = begin; i < end; ++i) {
+    const int k = static_cast<int>((i - begin) % kLanes);
+    const double xd = x[i], yd = y[i], e = yd - xd;  // e = x̂ − x
     const double e2 = e * e, x2 = xd * xd;
-    se[k] += e2;
-    sx[k] += x2;
-    sxy[k] += xd * yd;
-    sy[k] += yd * yd;
+    out[kE2][k] += e2;
+    out[kX2][k] += x2;
+    out[kXY][k] += xd * yd;
+    out[kY2][k] += yd * yd;
     const double a = std::fabs(e);
-    mx[k] = mx[k] < a ? a : mx[k];
+    out[kMax][k] = out[kMax][k] < a ? a : out[kMax][k];
     if constexpr (kWeighted) {
       const double wd = w[i];
-      swe[k] += wd * e2;
-      swx[k] += wd * x2;
+      out[kWE2][k] += wd * e2;
+      out[kWX2][k] += wd * x2;
     }
   }
-};
+}
 
 }  // namespace
 
 void ErrorAccumulator::AddSegment(const float* x, const float* y, const float* w, int64_t len) {
-  SegmentSums s;
-  if (w == nullptr) {
-    s.Run<false>(x, y, nullptr, len);
+  double lanes[kQuantities][kLanes] = {};
+  const int64_t body = len - len % kLanes;
+  if (impl_ == Impl::kSimd && body > 0) {
+    HWY_DYNAMIC_DISPATCH(SegmentLanesSimd)(x, y, w, body, &lanes[0][0]);
+  } else if (w == nullptr) {
+    SegmentLanesRef<false>(x, y, w, 0, body, lanes);
   } else {
-    s.Run<true>(x, y, w, len);
-    we2_.Add(SumLanes(s.swe));
-    wx2_.Add(SumLanes(s.swx));
+    SegmentLanesRef<true>(x, y, w, 0, body, lanes);
   }
-  const double sum_e2 = SumLanes(s.se);
+  if (w == nullptr) {
+    SegmentLanesRef<false>(x, y, w, body, len, lanes);
+  } else {
+    SegmentLanesRef<true>(x, y, w, body, len, lanes);
+    we2_.Add(SumLanes(lanes[kWE2]));
+    wx2_.Add(SumLanes(lanes[kWX2]));
+  }
+  const double sum_e2 = SumLanes(lanes[kE2]);
   e2_.Add(sum_e2);
-  x2_.Add(SumLanes(s.sx));
-  xy_.Add(SumLanes(s.sxy));
-  y2_.Add(SumLanes(s.sy));
+  x2_.Add(SumLanes(lanes[kX2]));
+  xy_.Add(SumLanes(lanes[kXY]));
+  y2_.Add(SumLanes(lanes[kY2]));
   double seg_max = 0;
-  for (double m : s.mx) seg_max = std::max(seg_max, m);
+  for (double m : lanes[kMax]) seg_max = std::max(seg_max, m);
   if (std::isnan(sum_e2)) seg_max = sum_e2;  // a NaN error: max|e| is NaN too
   max_abs_e_ = MaxPropagatingNan(max_abs_e_, seg_max);
   n_ += static_cast<uint64_t>(len);
@@ -322,3 +408,5 @@ Result<ErrorMetrics> MetricsFromJson(const nlohmann::json& j) {
 }
 
 }  // namespace bitsmith
+
+#endif  // HWY_ONCE

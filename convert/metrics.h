@@ -10,7 +10,8 @@
 // Determinism (exact summation). Each row is cut into segments of
 // kSegmentElems elements starting at the row's first column; the partial sums of
 // one segment are computed in double in an order fixed by the code (8 lanes,
-// lane k taking elements k, k + 8, ..., lanes summed pairwise), and then added to
+// lane k taking elements k, k + 8, ..., lanes summed pairwise; the same on every
+// SIMD target and in the scalar reference), and then added to
 // exact accumulators (ExactSum: Shewchuk's non-overlapping expansions, the
 // algorithm behind Python's math.fsum). An exact sum does not depend on the order
 // of its terms, so the result is a function of the values and of n_per_row only:
@@ -30,6 +31,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "codecs/quant.h"  // Impl
 #include "formats/error.h"
 
 namespace bitsmith {
@@ -99,6 +101,10 @@ class ErrorAccumulator {
   // Segment length of the exact-summation scheme (see the file comment).
   static constexpr int64_t kSegmentElems = 1024;
 
+  // kSimd: Highway kernel (dynamic dispatch); kReference: the scalar oracle.
+  // Both give bit-identical sums (tested on every compiled target).
+  explicit ErrorAccumulator(Impl impl = Impl::kSimd) : impl_(impl) {}
+
   // Adds whole rows: x and xhat hold rows × n_per_row values, row-major (the same
   // layout QuantizeRows/DequantizeRows use). col_weights is empty or holds
   // n_per_row weights w_j, applied to column j of every row. For 1-D tensors pass
@@ -107,9 +113,8 @@ class ErrorAccumulator {
   // whether weights are given. Errors (kInternal: a caller bug): sizes differ,
   // x.size() not a multiple of n_per_row, n_per_row <= 0, wrong weight count,
   // weighted and unweighted data mixed. No allocation after the first calls.
-  // Cost: one pass, ~12 double operations per element (SSE2-vectorised by the
-  // compiler): about 0.3-0.7 G elements/s per thread, a few percent of a k-quant
-  // quantization (bench: "metrics accumulate f32 rows").
+  // Cost: one pass, ~12 double operations per element, Highway-vectorised
+  // (bench: "metrics accumulate f32 rows"; numbers in the bench file).
   Status Add(std::span<const float> x, std::span<const float> xhat, int64_t n_per_row,
              std::span<const float> col_weights = {});
 
@@ -126,6 +131,7 @@ class ErrorAccumulator {
  private:
   void AddSegment(const float* x, const float* y, const float* w, int64_t len);
 
+  Impl impl_ = Impl::kSimd;
   uint64_t n_ = 0;
   ExactSum e2_, x2_, xy_, y2_, we2_, wx2_;
   double max_abs_e_ = 0;
