@@ -537,6 +537,89 @@ Result<uint64_t> BudgetForBpw(double bpw, uint64_t total_params) {
   return static_cast<uint64_t>(bytes);
 }
 
+Result<std::vector<PlanTensor>> PlanTensorsFromReport(const nlohmann::json& report,
+                                                      bool use_imatrix,
+                                                      std::span<const DType> types) {
+  using nlohmann::json;
+  if (!report.is_object() || !report.contains("tensors") || !report["tensors"].is_array())
+    return MakeError(ErrorKind::kBadInput, "report: expected an object with a \"tensors\" array");
+  const json& arr = report["tensors"];
+  std::vector<PlanTensor> out;
+  out.reserve(arr.size());
+  bool any_imatrix = false;
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const json& jt = arr[i];
+    if (!jt.is_object() || !jt.contains("name") || !jt["name"].is_string())
+      return MakeError(ErrorKind::kBadInput, "report: tensors[{}] has no string \"name\"", i);
+    PlanTensor t;
+    t.name = jt["name"].get<std::string>();
+    if (!jt.contains("params") || !jt["params"].is_number_unsigned())
+      return MakeError(ErrorKind::kBadInput,
+                       "report: tensor '{}': \"params\" must be a non-negative integer", t.name);
+    t.params = jt["params"].get<uint64_t>();
+    if (!jt.contains("candidates") || !jt["candidates"].is_object() || jt["candidates"].empty())
+      return MakeError(ErrorKind::kBadInput,
+                       "report: tensor '{}': \"candidates\" must be a non-empty object", t.name);
+    for (const auto& [key, jc] : jt["candidates"].items()) {
+      const std::optional<DType> requested = FindDType(key);
+      if (!requested)
+        return MakeError(ErrorKind::kBadInput, "report: tensor '{}': unknown candidate type '{}'",
+                         t.name, key);
+      PlanCandidate c;
+      c.requested = *requested;
+      c.type = *requested;
+      if (!jc.is_object())
+        return MakeError(ErrorKind::kBadInput, "report: tensor '{}', candidate {}: not an object",
+                         t.name, key);
+      if (jc.contains("type") && !jc["type"].is_null()) {
+        const std::optional<DType> stored =
+            jc["type"].is_string() ? FindDType(jc["type"].get<std::string>()) : std::nullopt;
+        if (!stored)
+          return MakeError(ErrorKind::kBadInput, "report: tensor '{}', candidate {}: bad \"type\" {}",
+                           t.name, key, jc["type"].dump());
+        c.type = *stored;
+      }
+      if (!jc.contains("bytes") || !jc["bytes"].is_number_unsigned())
+        return MakeError(ErrorKind::kBadInput,
+                         "report: tensor '{}', candidate {}: \"bytes\" must be a non-negative "
+                         "integer",
+                         t.name, key);
+      c.bytes = jc["bytes"].get<uint64_t>();
+      auto metric = [&](const char* name) -> Result<std::optional<double>> {
+        if (!jc.contains(name) || jc[name].is_null()) return std::optional<double>();
+        if (!jc[name].is_number())
+          return MakeError(ErrorKind::kBadInput,
+                           "report: tensor '{}', candidate {}: \"{}\" must be a number or null, "
+                           "found {}",
+                           t.name, key, name, jc[name].dump());
+        return std::optional<double>(jc[name].get<double>());
+      };
+      BITSMITH_ASSIGN_OR_RETURN(const std::optional<double> rel, metric("rel_rmse"));
+      BITSMITH_ASSIGN_OR_RETURN(const std::optional<double> imat, metric("imatrix_rel_rmse"));
+      if (!jc.contains("rel_rmse"))
+        return MakeError(ErrorKind::kBadInput, "report: tensor '{}', candidate {}: no \"rel_rmse\"",
+                         t.name, key);
+      any_imatrix = any_imatrix || imat.has_value();
+      // null rel_rmse stands for +inf (metrics.h: all-zero reference, non-zero error).
+      const double r = use_imatrix && imat ? *imat : rel.value_or(std::numeric_limits<double>::infinity());
+      c.error = r * r;
+      t.candidates.push_back(c);
+    }
+    if (!types.empty()) {
+      std::vector<PlanCandidate> kept;
+      for (const PlanCandidate& c : t.candidates)
+        if (std::find(types.begin(), types.end(), c.requested) != types.end()) kept.push_back(c);
+      if (!kept.empty()) t.candidates = std::move(kept);
+    }
+    out.push_back(std::move(t));
+  }
+  if (use_imatrix && !any_imatrix)
+    return MakeError(ErrorKind::kBadUsage,
+                     "report: no candidate has an imatrix_rel_rmse: measure the report with "
+                     "--imatrix, or plan without it");
+  return out;
+}
+
 Status ApplyPinsAndFloors(std::vector<PlanTensor>& tensors, std::span<const RecipeRule> pins,
                           std::span<const RecipeRule> floors) {
   for (PlanTensor& t : tensors) {

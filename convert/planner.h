@@ -138,6 +138,22 @@ struct Plan {
 // Error (kBadUsage) unless bpw is finite and > 0.
 Result<uint64_t> BudgetForBpw(double bpw, uint64_t total_params);
 
+// The planner's input from a `report --json` document (the shape in issue 6:
+// {"tensors": [{"name", "params", "candidates": {TYPE: {"type", "bytes",
+// "rel_rmse", "imatrix_rel_rmse", ...}}}]}). The TYPE key is the requested type,
+// "type" the stored one (missing: the key). error = rel_rmse², or
+// imatrix_rel_rmse² when use_imatrix and the candidate has one (a tensor
+// without it, e.g. a 1-D one, uses rel_rmse²); use_imatrix with no
+// imatrix_rel_rmse anywhere is an error. A null rel_rmse (+inf) is kept as +inf,
+// which SolvePlan rejects naming the tensor. `types` (empty: all) keeps only
+// the candidates requested as one of them, except that a tensor left with none
+// (a kept type such as f32) keeps all of its own. Tensors keep report order;
+// candidates come in key order (nlohmann::json objects are sorted by key).
+// Errors (kBadInput) name the tensor index/name, the key and what was found.
+Result<std::vector<PlanTensor>> PlanTensorsFromReport(const nlohmann::json& report,
+                                                      bool use_imatrix,
+                                                      std::span<const DType> types = {});
+
 // Pins and floors by tensor name (first matching rule wins, recipe.h rules):
 //  - a pin (`--keep REGEX=TYPE`) leaves exactly one candidate: the first with
 //    requested == TYPE, else the first with type == TYPE; error (kBadUsage) when

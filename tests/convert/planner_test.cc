@@ -498,3 +498,84 @@ TEST_CASE("planner: recipe and JSON output", "[planner]") {
 
 }  // namespace
 }  // namespace bitsmith
+
+namespace bitsmith {
+namespace {
+
+TEST_CASE("planner: input from a report JSON", "[planner]") {
+  const auto report = nlohmann::json::parse(R"({
+    "model": "m", "params": 2304, "types": ["q4_k", "q8_0"],
+    "tensors": [
+      {"name": "blk.0.attn_q.weight", "shape": [8, 256], "params": 2048, "source_dtype": "bf16",
+       "candidates": {
+         "q4_k": {"type": "q4_k", "bytes": 1152, "bpw": 4.5, "rmse": 0.1, "rel_rmse": 0.1,
+                  "snr_db": 20, "max_abs_err": 0.3, "cosine": 0.99, "imatrix_rel_rmse": 0.05},
+         "q8_0": {"type": "q8_0", "bytes": 2176, "bpw": 8.5, "rmse": 0.01, "rel_rmse": 0.01,
+                  "snr_db": 40, "max_abs_err": 0.03, "cosine": 0.9999, "imatrix_rel_rmse": 0.004}}},
+      {"name": "blk.0.odd.weight", "shape": [1, 288], "params": 288, "source_dtype": "bf16",
+       "candidates": {
+         "q4_k": {"type": "q5_0", "bytes": 198, "bpw": 5.5, "rel_rmse": 0.03, "imatrix_rel_rmse": null},
+         "q8_0": {"type": "q8_0", "bytes": 306, "bpw": 8.5, "rel_rmse": 0.002}}},
+      {"name": "blk.0.attn_norm.weight", "shape": [256], "params": 256, "source_dtype": "f32",
+       "candidates": {"f32": {"type": "f32", "bytes": 1024, "bpw": 32, "rel_rmse": 0, "snr_db": null}}}
+    ]})");
+  auto ts = PlanTensorsFromReport(report, false);
+  REQUIRE(ts.ok());
+  REQUIRE(ts->size() == 3);
+  CHECK((*ts)[0].params == 2048);
+  REQUIRE((*ts)[0].candidates.size() == 2);
+  CHECK((*ts)[0].candidates[0].requested == DType::kQ4_K);
+  CHECK((*ts)[0].candidates[0].error == Approx(0.01));  // rel_rmse²
+  CHECK((*ts)[1].candidates[0].type == DType::kQ5_0);   // fallback kept
+  CHECK((*ts)[1].candidates[0].requested == DType::kQ4_K);
+  CHECK((*ts)[2].candidates.size() == 1);
+
+  auto ti = PlanTensorsFromReport(report, true);
+  REQUIRE(ti.ok());
+  CHECK((*ti)[0].candidates[0].error == Approx(0.0025));  // imatrix_rel_rmse²
+  CHECK((*ti)[1].candidates[0].error == Approx(0.0009));  // no imatrix value: rel_rmse²
+
+  const DType only_q8[] = {DType::kQ8_0};
+  auto tq = PlanTensorsFromReport(report, false, only_q8);
+  REQUIRE(tq.ok());
+  CHECK((*tq)[0].candidates.size() == 1);
+  CHECK((*tq)[2].candidates.size() == 1);  // f32 kept: nothing else to keep
+
+  PlanOptions opt;
+  opt.budget_bytes = 1152 + 306 + 1024;
+  auto plan = SolvePlan(*ts, opt);
+  REQUIRE(plan.ok());
+  CHECK(plan->assignments[0].type == DType::kQ4_K);
+  CHECK(plan->assignments[1].type == DType::kQ8_0);
+
+  // Bad documents.
+  CHECK(!PlanTensorsFromReport(nlohmann::json::array(), false).ok());
+  auto no_imat = nlohmann::json::parse(R"({"tensors": [{"name": "a", "params": 1,
+      "candidates": {"q8_0": {"bytes": 2, "rel_rmse": 0.1}}}]})");
+  REQUIRE(PlanTensorsFromReport(no_imat, false).ok());
+  CHECK(!PlanTensorsFromReport(no_imat, true).ok());
+  for (const char* bad : {
+           R"({"tensors": [{"params": 1, "candidates": {"q8_0": {"bytes": 2, "rel_rmse": 0.1}}}]})",
+           R"({"tensors": [{"name": "a", "params": -1, "candidates": {"q8_0": {"bytes": 2, "rel_rmse": 0.1}}}]})",
+           R"({"tensors": [{"name": "a", "params": 1, "candidates": {}}]})",
+           R"({"tensors": [{"name": "a", "params": 1, "candidates": {"q9_9": {"bytes": 2, "rel_rmse": 0.1}}}]})",
+           R"({"tensors": [{"name": "a", "params": 1, "candidates": {"q8_0": {"rel_rmse": 0.1}}}]})",
+           R"({"tensors": [{"name": "a", "params": 1, "candidates": {"q8_0": {"bytes": 2}}}]})",
+           R"({"tensors": [{"name": "a", "params": 1, "candidates": {"q8_0": {"bytes": 2, "rel_rmse": "x"}}}]})",
+       }) {
+    auto r = PlanTensorsFromReport(nlohmann::json::parse(bad), false);
+    INFO(bad);
+    REQUIRE(!r.ok());
+    CHECK(r.error().kind == ErrorKind::kBadInput);
+  }
+  // A null rel_rmse (+inf) reaches SolvePlan, which names the tensor.
+  auto inf = PlanTensorsFromReport(nlohmann::json::parse(R"({"tensors": [{"name": "z", "params": 4,
+      "candidates": {"q8_0": {"bytes": 2, "rel_rmse": null}}}]})"), false);
+  REQUIRE(inf.ok());
+  auto r = SolvePlan(*inf, opt);
+  REQUIRE(!r.ok());
+  CHECK(r.error().message.find("'z'") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace bitsmith
