@@ -69,7 +69,9 @@ struct PlanTensor {
 
 struct PlanOptions {
   uint64_t budget_bytes = 0;
-  int frontier_points = 50;  // budgets swept for the frontier (0: none; else >= 2)
+  // Budgets swept for the frontier, evenly spaced from the smallest achievable
+  // size to the size of the least-error assignment (0: none; else >= 2).
+  int frontier_points = 50;
   int threads = 1;           // frontier solves in parallel (<= 0: all cores)
   // DP state cap (states kept for backtracking, over all layers; 8 bytes each).
   // Past it the repair step becomes a beam search (the states of least bound
