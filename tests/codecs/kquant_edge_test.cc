@@ -247,3 +247,67 @@ TEST_CASE("k-quant round trip error is bounded", "[kquant][edge]") {
 
 }  // namespace
 }  // namespace bitsmith
+
+namespace bitsmith {
+namespace {
+
+// Random rows (random row length, scale over 2^-40..2^40, outliers, zero runs,
+// constant stretches, random imatrix or none) through the reference, the SIMD
+// kernels and ggml; `iterations` per type.
+void RandomDifferential(int iterations, uint32_t seed) {
+  const ggml::Library* lib = ggml::Library::Get();
+  if (lib == nullptr) {
+    WARN("ggml not loadable, random differential skipped: " << ggml::Library::LoadError());
+    return;
+  }
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.f, 1.f);
+  for (int t = 0; t < kquant::kNumKTypes; ++t) {
+    const KernelSet& k = kquant::Kernels(t);
+    const DTypeInfo& info = GetDType(k.type);
+    for (int it = 0; it < iterations; ++it) {
+      const int64_t npr = 256 * (1 + static_cast<int64_t>(rng() % 6));
+      const int64_t nrows = 1 + static_cast<int64_t>(rng() % 4);
+      const float scale = std::ldexp(1.f, static_cast<int>(rng() % 81) - 40);
+      std::vector<float> x(static_cast<size_t>(npr * nrows));
+      float run_value = 0;
+      int run_left = 0;
+      for (float& v : x) {
+        const uint32_t r = rng() % 1000;
+        if (run_left > 0) {
+          --run_left;
+          v = run_value;
+          continue;
+        }
+        v = scale * g(rng);
+        if (r < 10) v *= 100;                                  // outlier
+        else if (r < 14) { run_left = 1 + rng() % 40; run_value = r < 12 ? 0.f : v; }  // run
+      }
+      std::vector<float> w(static_cast<size_t>(npr));
+      for (float& v : w) v = std::exp(2 * g(rng)) * (rng() % 10 == 0 ? 0.f : 1.f);
+      const float* wp = rng() % 2 ? w.data() : nullptr;
+      std::vector<uint8_t> ref(static_cast<size_t>(*RowBytes(k.type, npr) * nrows)), gq(ref.size()),
+          sq(ref.size());
+      k.quantize_ref(x.data(), ref.data(), nrows, npr, wp);
+      k.quantize_simd(x.data(), sq.data(), nrows, npr, wp);
+      REQUIRE(lib->QuantizeChunk(info.ggml_type, x.data(), gq.data(), 0, nrows, npr, wp) == gq.size());
+      const int64_t diff = FirstDiff(ref, gq);
+      INFO(info.name << " iteration " << it << " rows " << nrows << " x " << npr << " scale " << scale
+                     << (wp ? " imatrix" : " plain") << ": first byte differing from ggml " << diff
+                     << ", from SIMD " << FirstDiff(ref, sq));
+      REQUIRE(diff == -1);
+      REQUIRE(sq == ref);
+    }
+  }
+}
+
+TEST_CASE("k-quant random rows: reference = SIMD = ggml", "[kquant][edge]") {
+  RandomDifferential(60, 31337);
+}
+
+TEST_CASE("k-quant random rows, long: reference = SIMD = ggml", "[.][long]") {
+  RandomDifferential(3000, 271828);
+}
+
+}  // namespace
+}  // namespace bitsmith
