@@ -383,11 +383,11 @@ void RunDiff(int default_cases, double max_seconds_per_type) {
   }
 }
 
-TEST_CASE("ggml differential: random rows and blocks, bitsmith scalar = SIMD = ggml", "[ggml]") {
+TEST_CASE("ggml differential: random rows and blocks through scalar, SIMD and ggml", "[ggml]") {
   RunDiff(150, 20.0);
 }
 
-TEST_CASE("ggml differential, long: many random rows and blocks", "[.][long]") {
+TEST_CASE("ggml differential (long): many random rows and blocks", "[.][long]") {
   RunDiff(5000, 600.0);
 }
 

@@ -1,0 +1,519 @@
+// SIMD paths of the legacy block family (Highway, dynamic dispatch),
+// byte-identical to the scalar references in codecs/quant_legacy_ref.cc.
+//
+// The plain quantizers (q4_0 q4_1 q5_0 q5_1 q8_0 q8_1 q8_k) are vectorised
+// inside a block, which is exact for them: their only per-block reductions are a
+// maximum / minimum (order-independent, with the ties ggml's sequential scans
+// break by "first element wins" resolved by a find-first), the scale arithmetic
+// runs in scalar code exactly as in the reference, and the per-element work
+// (one multiply, one add, a truncation or rounding, integer packing) is
+// lane-wise. q8_k's block sums are integer sums, exact in any order.
+// Dequantizers are element-wise: scale factors in scalar code, broadcast, one
+// product (and for q4_1/q5_1 one add) per element in ggml's order.
+//
+// Float -> integer conversions reproduce x86's cvttss2si semantics (see
+// TruncToInt32X86 in codecs/quant_legacy.h) on every target, so degenerate
+// blocks (a scale whose inverse overflows) give the reference's bytes too.
+//
+// The imatrix paths and iq4_nl/iq4_xs quantization (searches whose float sums
+// must keep ggml's sequential order) run the scalar reference.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "codecs/quant_legacy_simd.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include <cstdint>
+#include <cstring>  // std::memcpy, std::memset
+
+#include "codecs/quant_legacy.h"
+#include "formats/blocks_legacy.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace bitsmith::legacy::HWY_NAMESPACE {
+
+namespace hn = hwy::HWY_NAMESPACE;
+
+// At most 16 float lanes: a 32-element block is then two vectors or more, and
+// element j and j + 16 (the two nibbles of one byte) sit in the same lane of
+// vectors k and k + 16/N.
+using DF = hn::CappedTag<float, 16>;
+using DI = hn::RebindToSigned<DF>;
+using DU8 = hn::Rebind<uint8_t, DF>;  // N bytes
+using DI8 = hn::Rebind<int8_t, DF>;
+using VF = hn::Vec<DF>;
+using VI = hn::Vec<DI>;
+
+// See quant_k-inl.h: GCC emits no vzeroupper under Highway's target pragmas,
+// and SSE code running afterwards (ggml's quantizers) would pay for the dirty
+// upper state. Every exported kernel ends with this.
+HWY_INLINE void ZeroUpper() {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  _mm256_zeroupper();
+#endif
+}
+
+// x86 truncation per lane: NaN and |v| >= 2^31 give INT32_MIN (TruncToInt32X86).
+HWY_INLINE VI TruncX86(VF v) {
+  const DF df;
+  const DI di;
+  const auto in_range =
+      hn::And(hn::Ge(v, hn::Set(df, -2147483648.0f)), hn::Lt(v, hn::Set(df, 2147483648.0f)));
+  return hn::IfThenElse(hn::RebindMask(di, in_range), hn::ConvertTo(di, v),
+                        hn::Set(di, INT32_MIN));
+}
+// The low byte of each lane, sign-extended: C++ `(int8_t)i`.
+HWY_INLINE VI LowByteSigned(VI v) { return hn::ShiftRight<24>(hn::ShiftLeft<24>(v)); }
+// roundf (ties away from zero), exact: |v - trunc(v)| is exact for finite v and
+// NaN for inf (the comparison is then false and inf stays).
+HWY_INLINE VF RoundHalfAway(VF v) {
+  const DF df;
+  const VF t = hn::Trunc(v);
+  const auto up = hn::Ge(hn::Abs(hn::Sub(v, t)), hn::Set(df, 0.5f));
+  return hn::IfThenElse(up, hn::Add(t, hn::CopySignToAbs(hn::Set(df, 1.0f), v)), t);
+}
+// N int32 lanes holding 0..255 (or any value, truncated first) -> N bytes.
+HWY_INLINE void StoreBytes(VI v, uint8_t* HWY_RESTRICT p) {
+  const DI di;
+  hn::StoreU(hn::DemoteTo(DU8(), hn::And(v, hn::Set(di, 0xFF))), DU8(), p);
+}
+// N int32 lanes holding -128..127 -> N int8.
+HWY_INLINE void StoreInt8(VI v, int8_t* HWY_RESTRICT p) {
+  hn::StoreU(hn::DemoteTo(DI8(), v), DI8(), p);
+}
+
+// The block element of largest |x| with its sign, the first one on ties; +0 when
+// all are zero (ggml: `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }`).
+// `n` is 32 or 256.
+HWY_INLINE float SignedAbsMax(const float* HWY_RESTRICT x, int n) {
+  const DF df;
+  const int N = static_cast<int>(hn::Lanes(df));
+  VF a = hn::Abs(hn::LoadU(df, x));
+  for (int k = N; k < n; k += N) a = hn::Max(a, hn::Abs(hn::LoadU(df, x + k)));
+  const VF amax = hn::MaxOfLanes(df, a);
+  if (hn::GetLane(amax) == 0.0f) return 0.0f;
+  for (int k = 0;; k += N) {  // the maximum is attained, so this terminates
+    const intptr_t i = hn::FindFirstTrue(df, hn::Eq(hn::Abs(hn::LoadU(df, x + k)), amax));
+    if (i >= 0) return x[k + i];
+  }
+}
+
+// A block's extreme value as ggml's sequential `if (v < min) min = v` finds it:
+// the value is the vector minimum; when it is zero its sign is that of the first
+// element equal to zero (+0 and -0 compare equal, so the first one stays).
+template <bool kMin>
+HWY_INLINE float FirstExtreme(const float* HWY_RESTRICT x, VF extreme) {
+  const DF df;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const float e = hn::GetLane(extreme);
+  if (e != 0.0f) return e;
+  for (int k = 0;; k += N) {
+    const intptr_t i = hn::FindFirstTrue(df, hn::Eq(hn::LoadU(df, x + k), extreme));
+    if (i >= 0) return x[k + i];
+  }
+}
+
+// Bit 4 of 32 int32 levels as the u32 qh (bit j = element j). `q` holds the
+// 32/N vectors of one block in element order.
+HWY_INLINE uint32_t HighBits(const VI* q) {
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(di));
+  const VI bit4 = hn::Set(di, 0x10);
+  uint32_t qh = 0;
+  for (int k = 0; k < 32 / N; ++k) {
+    uint8_t bits[8] = {0};
+    hn::StoreMaskBits(di, hn::Ne(hn::And(q[k], bit4), hn::Zero(di)), bits);
+    uint64_t b;
+    std::memcpy(&b, bits, 8);
+    const uint64_t lane_mask = N >= 64 ? ~0ull : ((1ull << N) - 1);
+    qh |= static_cast<uint32_t>((b & lane_mask) << (k * N));
+  }
+  return qh;
+}
+
+// Packs 32 levels (32/N vectors) as nibble pairs (element j low, j + 16 high),
+// ggml's `qs[j] = xi0 | (xi1 << 4)` on bytes: (lo & 0xFF) | ((hi << 4) & 0xFF).
+// kMask4: mask both to 4 bits first (q5_0/q5_1: `(xi0 & 0x0F) | ((xi1 & 0x0F) << 4)`).
+template <bool kMask4>
+HWY_INLINE void PackNibbles(const VI* q, uint8_t* HWY_RESTRICT qs) {
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(di));
+  const int half = 16 / N;
+  for (int k = 0; k < half; ++k) {
+    VI lo = q[k], hi = q[k + half];
+    if constexpr (kMask4) {
+      lo = hn::And(lo, hn::Set(di, 0x0F));
+      hi = hn::And(hi, hn::Set(di, 0x0F));
+    }
+    StoreBytes(hn::Or(hn::And(lo, hn::Set(di, 0xFF)), hn::ShiftLeft<4>(hi)), qs + k * N);
+  }
+}
+
+constexpr int kMaxVecs = 32;  // vectors per 32-element block (N >= 1)
+
+// q4_0 (kNmax 8) / q5_0 (16), plain: quantize_row_q4_0_ref / q5_0_ref.
+template <int kNmax>
+HWY_INLINE void SymmetricLevels(const float* HWY_RESTRICT x, PackedF16* d_out, VI* q) {
+  const DF df;
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  // 1.-2. Scale in scalar code, as in the reference.
+  const float max = SignedAbsMax(x, kQK_Legacy);
+  const float d = max / static_cast<float>(-kNmax);
+  const float id = d != 0 ? 1.0f / d : 0.0f;
+  d_out->set_f32(d);
+  // 3. MIN(2*nmax-1, (int8_t)(x*id + nmax + 0.5)).
+  const VF vid = hn::Set(df, id);
+  const VF bias = hn::Set(df, static_cast<float>(kNmax) + 0.5f);
+  const VI cap = hn::Set(di, 2 * kNmax - 1);
+  for (int k = 0; k < kQK_Legacy / N; ++k) {
+    const VF v = hn::Add(hn::Mul(hn::LoadU(df, x + k * N), vid), bias);
+    q[k] = hn::Min(LowByteSigned(TruncX86(v)), cap);
+  }
+}
+
+// q4_1 (kNmax 15) / q5_1 (31), plain: quantize_row_q4_1_ref / q5_1_ref.
+template <int kNmax>
+HWY_INLINE void AffineLevels(const float* HWY_RESTRICT x, PackedF16* d_out, PackedF16* m_out,
+                             VI* q) {
+  const DF df;
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  VF vmin = hn::LoadU(df, x), vmax = vmin;
+  for (int k = 1; k < kQK_Legacy / N; ++k) {
+    const VF v = hn::LoadU(df, x + k * N);
+    vmin = hn::Min(vmin, v);
+    vmax = hn::Max(vmax, v);
+  }
+  const float min = FirstExtreme<true>(x, hn::MinOfLanes(df, vmin));
+  const float max = FirstExtreme<false>(x, hn::MaxOfLanes(df, vmax));
+  const float d = (max - min) / static_cast<float>(kNmax);
+  const float id = d != 0 ? 1.0f / d : 0.0f;
+  d_out->set_f32(d);
+  m_out->set_f32(min);
+  const VF vid = hn::Set(df, id), vm = hn::Set(df, min), half = hn::Set(df, 0.5f);
+  for (int k = 0; k < kQK_Legacy / N; ++k) {
+    const VF v = hn::Add(hn::Mul(hn::Sub(hn::LoadU(df, x + k * N), vm), vid), half);
+    if constexpr (kNmax == 15) q[k] = hn::Min(LowByteSigned(TruncX86(v)), hn::Set(di, 15));
+    else q[k] = TruncX86(v);  // (uint8_t): the low byte, taken when packing
+  }
+}
+
+// q8_0 / q8_1: amax, d = amax/127, qs = roundf(x*id) as int8. Returns d.
+HWY_INLINE float Q8Levels(const float* HWY_RESTRICT x, int8_t* HWY_RESTRICT qs, VI* sum) {
+  const DF df;
+  const int N = static_cast<int>(hn::Lanes(df));
+  VF a = hn::Abs(hn::LoadU(df, x));
+  for (int k = N; k < kQK_Legacy; k += N) a = hn::Max(a, hn::Abs(hn::LoadU(df, x + k)));
+  const float amax = hn::GetLane(hn::MaxOfLanes(df, a));
+  const float d = amax / 127.0f;
+  const float id = d != 0 ? 1.0f / d : 0.0f;
+  const VF vid = hn::Set(df, id);
+  for (int k = 0; k < kQK_Legacy; k += N) {
+    const VI q = LowByteSigned(TruncX86(RoundHalfAway(hn::Mul(hn::LoadU(df, x + k), vid))));
+    StoreInt8(q, qs + k);
+    if (sum != nullptr) *sum = hn::Add(*sum, q);
+  }
+  return d;
+}
+
+// ===========================================================================
+// Exported kernels. The plain paths run over nrows * n_per_row values as one
+// sequence of blocks; with an imatrix they defer to the references.
+// ===========================================================================
+
+void QuantizeQ4_0Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
+                      const float* imatrix) {
+  if (imatrix != nullptr) return QuantizeQ4_0Ref(src, dst, nrows, n_per_row, imatrix);
+  auto* y = static_cast<BlockQ4_0*>(dst);
+  VI q[kMaxVecs];
+  for (int64_t i = 0; i < nrows * (n_per_row / kQK_Legacy); ++i) {
+    SymmetricLevels<8>(src + i * kQK_Legacy, &y[i].d, q);
+    PackNibbles<false>(q, y[i].qs);
+  }
+  ZeroUpper();
+}
+
+void QuantizeQ5_0Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
+                      const float* imatrix) {
+  if (imatrix != nullptr) return QuantizeQ5_0Ref(src, dst, nrows, n_per_row, imatrix);
+  auto* y = static_cast<BlockQ5_0*>(dst);
+  VI q[kMaxVecs];
+  for (int64_t i = 0; i < nrows * (n_per_row / kQK_Legacy); ++i) {
+    SymmetricLevels<16>(src + i * kQK_Legacy, &y[i].d, q);
+    PackNibbles<true>(q, y[i].qs);
+    const uint32_t qh = HighBits(q);
+    std::memcpy(y[i].qh, &qh, 4);  // little-endian host
+  }
+  ZeroUpper();
+}
+
+void QuantizeQ4_1Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
+                      const float* imatrix) {
+  if (imatrix != nullptr) return QuantizeQ4_1Ref(src, dst, nrows, n_per_row, imatrix);
+  auto* y = static_cast<BlockQ4_1*>(dst);
+  VI q[kMaxVecs];
+  for (int64_t i = 0; i < nrows * (n_per_row / kQK_Legacy); ++i) {
+    AffineLevels<15>(src + i * kQK_Legacy, &y[i].d, &y[i].m, q);
+    PackNibbles<false>(q, y[i].qs);
+  }
+  ZeroUpper();
+}
+
+void QuantizeQ5_1Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
+                      const float* imatrix) {
+  if (imatrix != nullptr) return QuantizeQ5_1Ref(src, dst, nrows, n_per_row, imatrix);
+  auto* y = static_cast<BlockQ5_1*>(dst);
+  VI q[kMaxVecs];
+  for (int64_t i = 0; i < nrows * (n_per_row / kQK_Legacy); ++i) {
+    AffineLevels<31>(src + i * kQK_Legacy, &y[i].d, &y[i].m, q);
+    PackNibbles<true>(q, y[i].qs);
+    const uint32_t qh = HighBits(q);
+    std::memcpy(y[i].qh, &qh, 4);
+  }
+  ZeroUpper();
+}
+
+void QuantizeQ8_0Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
+                      const float*) {
+  auto* y = static_cast<BlockQ8_0*>(dst);
+  for (int64_t i = 0; i < nrows * (n_per_row / kQK_Legacy); ++i)
+    y[i].d.set_f32(Q8Levels(src + i * kQK_Legacy, y[i].qs, nullptr));
+  ZeroUpper();
+}
+
+void QuantizeQ8_1Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
+                      const float*) {
+  const DI di;
+  auto* y = static_cast<BlockQ8_1*>(dst);
+  for (int64_t i = 0; i < nrows * (n_per_row / kQK_Legacy); ++i) {
+    VI sum = hn::Zero(di);
+    const float d = Q8Levels(src + i * kQK_Legacy, y[i].qs, &sum);
+    y[i].d.set_f32(d);
+    y[i].s.set_f32(static_cast<float>(hn::GetLane(hn::SumOfLanes(di, sum))) * d);
+  }
+  ZeroUpper();
+}
+
+// quantize_row_q8_K_ref: signed abs max, iscale = -127/max, qs = MIN(127,
+// nearest_int(iscale*x)) (the 1.5*2^23 bit trick, lane-wise), int16 sums of 16,
+// d = 1/iscale. All-zero blocks are all-zero bytes.
+void QuantizeQ8KImpl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
+                     const float*) {
+  const DF df;
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  auto* y = static_cast<BlockQ8K*>(dst);
+  const VF magic = hn::Set(df, 12582912.f);
+  const VI mant = hn::Set(di, 0x007FFFFF), off = hn::Set(di, 0x00400000), cap = hn::Set(di, 127);
+  for (int64_t i = 0; i < nrows * (n_per_row / kQK_K); ++i) {
+    const float* x = src + i * kQK_K;
+    BlockQ8K& b = y[i];
+    const float max = SignedAbsMax(x, kQK_K);
+    if (max == 0) {
+      std::memset(&b, 0, sizeof b);
+      continue;
+    }
+    const float iscale = -127.f / max;
+    const VF vs = hn::Set(df, iscale);
+    for (int g = 0; g < kQK_K / 16; ++g) {
+      VI sum = hn::Zero(di);
+      for (int k = 16 * g; k < 16 * g + 16; k += N) {
+        const VF biased = hn::Add(hn::Mul(vs, hn::LoadU(df, x + k)), magic);
+        const VI v = hn::Sub(hn::And(hn::BitCast(di, biased), mant), off);  // nearest_int
+        const VI q = LowByteSigned(hn::Min(v, cap));                       // int8 store
+        StoreInt8(q, b.qs + k);
+        sum = hn::Add(sum, q);
+      }
+      StoreQ8KBsum(b.bsums, g, static_cast<int16_t>(hn::GetLane(hn::SumOfLanes(di, sum))));
+    }
+    StoreF32LE(b.d, 1 / iscale);
+  }
+  ZeroUpper();
+}
+
+// --- Dequantizers -----------------------------------------------------------
+
+// N nibbles of a 16-byte nibble array: elements e..e+N-1 of the 32 (e a
+// multiple of N), as int32 lanes.
+HWY_INLINE VI LoadNibbles(const uint8_t* HWY_RESTRICT qs, int e) {
+  const DI di;
+  const VI b = hn::PromoteTo(di, hn::LoadU(DU8(), qs + (e & 15)));
+  return e < 16 ? hn::And(b, hn::Set(di, 0x0F)) : hn::ShiftRight<4>(b);
+}
+// Bit 4 for elements e..e+N-1 from the u32 qh.
+HWY_INLINE VI HighBit(uint32_t qh, int e) {
+  const DI di;
+  const hn::RebindToUnsigned<DI> du;
+  const auto shifted = hn::Set(du, qh) >> hn::Iota(du, static_cast<uint32_t>(e));
+  return hn::ShiftLeft<4>(hn::And(hn::BitCast(di, shifted), hn::Set(di, 1)));
+}
+
+void DequantizeQ4_0Impl(const void* src, float* HWY_RESTRICT y, int64_t n) {
+  const DF df;
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const auto* x = static_cast<const BlockQ4_0*>(src);
+  for (int64_t i = 0; i < n / kQK_Legacy; ++i, y += kQK_Legacy) {
+    const VF d = hn::Set(df, x[i].d.f32());
+    for (int e = 0; e < kQK_Legacy; e += N)
+      hn::StoreU(hn::Mul(hn::ConvertTo(df, hn::Sub(LoadNibbles(x[i].qs, e), hn::Set(di, 8))), d),
+                 df, y + e);
+  }
+  ZeroUpper();
+}
+
+void DequantizeQ4_1Impl(const void* src, float* HWY_RESTRICT y, int64_t n) {
+  const DF df;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const auto* x = static_cast<const BlockQ4_1*>(src);
+  for (int64_t i = 0; i < n / kQK_Legacy; ++i, y += kQK_Legacy) {
+    const VF d = hn::Set(df, x[i].d.f32()), m = hn::Set(df, x[i].m.f32());
+    for (int e = 0; e < kQK_Legacy; e += N)
+      hn::StoreU(hn::Add(hn::Mul(hn::ConvertTo(df, LoadNibbles(x[i].qs, e)), d), m), df, y + e);
+  }
+  ZeroUpper();
+}
+
+void DequantizeQ5_0Impl(const void* src, float* HWY_RESTRICT y, int64_t n) {
+  const DF df;
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const auto* x = static_cast<const BlockQ5_0*>(src);
+  for (int64_t i = 0; i < n / kQK_Legacy; ++i, y += kQK_Legacy) {
+    const VF d = hn::Set(df, x[i].d.f32());
+    const uint32_t qh = LoadQh(x[i].qh);
+    for (int e = 0; e < kQK_Legacy; e += N) {
+      const VI q = hn::Or(LoadNibbles(x[i].qs, e), HighBit(qh, e));
+      hn::StoreU(hn::Mul(hn::ConvertTo(df, hn::Sub(q, hn::Set(di, 16))), d), df, y + e);
+    }
+  }
+  ZeroUpper();
+}
+
+void DequantizeQ5_1Impl(const void* src, float* HWY_RESTRICT y, int64_t n) {
+  const DF df;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const auto* x = static_cast<const BlockQ5_1*>(src);
+  for (int64_t i = 0; i < n / kQK_Legacy; ++i, y += kQK_Legacy) {
+    const VF d = hn::Set(df, x[i].d.f32()), m = hn::Set(df, x[i].m.f32());
+    const uint32_t qh = LoadQh(x[i].qh);
+    for (int e = 0; e < kQK_Legacy; e += N) {
+      const VI q = hn::Or(LoadNibbles(x[i].qs, e), HighBit(qh, e));
+      hn::StoreU(hn::Add(hn::Mul(hn::ConvertTo(df, q), d), m), df, y + e);
+    }
+  }
+  ZeroUpper();
+}
+
+// y = float(qs) * d for q8_0 / q8_1 (kStride = block bytes, qs at kOffset).
+template <int kStride, int kOffset>
+HWY_INLINE void DequantizeQ8(const uint8_t* HWY_RESTRICT x, float* HWY_RESTRICT y, int64_t n) {
+  const DF df;
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  for (int64_t i = 0; i < n / kQK_Legacy; ++i, x += kStride, y += kQK_Legacy) {
+    PackedF16 dh;
+    std::memcpy(&dh, x, 2);
+    const VF d = hn::Set(df, dh.f32());
+    const auto* qs = reinterpret_cast<const int8_t*>(x + kOffset);
+    for (int e = 0; e < kQK_Legacy; e += N)
+      hn::StoreU(hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(DI8(), qs + e))), d), df,
+                 y + e);
+  }
+}
+void DequantizeQ8_0Impl(const void* src, float* HWY_RESTRICT y, int64_t n) {
+  DequantizeQ8<sizeof(BlockQ8_0), 2>(static_cast<const uint8_t*>(src), y, n);
+  ZeroUpper();
+}
+void DequantizeQ8_1Impl(const void* src, float* HWY_RESTRICT y, int64_t n) {
+  DequantizeQ8<sizeof(BlockQ8_1), 4>(static_cast<const uint8_t*>(src), y, n);
+  ZeroUpper();
+}
+
+// The iq4 grid as floats, gathered by level.
+alignas(64) constexpr float kIq4Float[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                              1,    13,   25,  38,  53,  69,  89,  113};
+
+void DequantizeIq4NlImpl(const void* src, float* HWY_RESTRICT y, int64_t n) {
+  const DF df;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const auto* x = static_cast<const BlockIq4Nl*>(src);
+  for (int64_t i = 0; i < n / kQK_Legacy; ++i, y += kQK_Legacy) {
+    const VF d = hn::Set(df, x[i].d.f32());
+    for (int e = 0; e < kQK_Legacy; e += N)
+      hn::StoreU(hn::Mul(d, hn::GatherIndex(df, kIq4Float, LoadNibbles(x[i].qs, e))), df, y + e);
+  }
+  ZeroUpper();
+}
+
+void DequantizeIq4XsImpl(const void* src, float* HWY_RESTRICT y, int64_t n) {
+  const DF df;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const auto* x = static_cast<const BlockIq4Xs*>(src);
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float d = x[i].d.f32();
+    for (int ib = 0; ib < 8; ++ib, y += 32) {
+      const int ls = UnpackIq4XsScale(x[i].scales_h, x[i].scales_l, ib);
+      const VF dl = hn::Set(df, d * static_cast<float>(ls - 32));
+      for (int e = 0; e < 32; e += N)
+        hn::StoreU(hn::Mul(dl, hn::GatherIndex(df, kIq4Float, LoadNibbles(x[i].qs + 16 * ib, e))),
+                   df, y + e);
+    }
+  }
+  ZeroUpper();
+}
+
+void DequantizeQ8KImpl(const void* src, float* HWY_RESTRICT y, int64_t n) {
+  const DF df;
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const auto* x = static_cast<const BlockQ8K*>(src);
+  for (int64_t i = 0; i < n / kQK_K; ++i, y += kQK_K) {
+    const VF d = hn::Set(df, LoadF32LE(x[i].d));
+    for (int e = 0; e < kQK_K; e += N)
+      hn::StoreU(hn::Mul(d, hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(DI8(), x[i].qs + e)))),
+                 df, y + e);
+  }
+  ZeroUpper();
+}
+
+// iq4 quantizers: the reference (sequential sums); exported for uniformity.
+void QuantizeIq4NlImpl(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
+                       const float* imatrix) {
+  QuantizeIq4NlRef(src, dst, nrows, n_per_row, imatrix);
+}
+void QuantizeIq4XsImpl(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
+                       const float* imatrix) {
+  QuantizeIq4XsRef(src, dst, nrows, n_per_row, imatrix);
+}
+
+}  // namespace bitsmith::legacy::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace bitsmith::legacy {
+
+#define BITSMITH_LEGACY_DISPATCH(Name)                                                        \
+  HWY_EXPORT(Quantize##Name##Impl);                                                          \
+  HWY_EXPORT(Dequantize##Name##Impl);                                                        \
+  void Quantize##Name##Simd(const float* src, void* dst, int64_t nrows, int64_t n_per_row,   \
+                            const float* imatrix) {                                          \
+    HWY_DYNAMIC_DISPATCH(Quantize##Name##Impl)(src, dst, nrows, n_per_row, imatrix);         \
+  }                                                                                          \
+  void Dequantize##Name##Simd(const void* src, float* dst, int64_t n) {                      \
+    HWY_DYNAMIC_DISPATCH(Dequantize##Name##Impl)(src, dst, n);                               \
+  }
+
+BITSMITH_LEGACY_DISPATCH(Q4_0)
+BITSMITH_LEGACY_DISPATCH(Q4_1)
+BITSMITH_LEGACY_DISPATCH(Q5_0)
+BITSMITH_LEGACY_DISPATCH(Q5_1)
+BITSMITH_LEGACY_DISPATCH(Q8_0)
+BITSMITH_LEGACY_DISPATCH(Q8_1)
+BITSMITH_LEGACY_DISPATCH(Iq4Nl)
+BITSMITH_LEGACY_DISPATCH(Iq4Xs)
+BITSMITH_LEGACY_DISPATCH(Q8K)
+#undef BITSMITH_LEGACY_DISPATCH
+
+}  // namespace bitsmith::legacy
+#endif  // HWY_ONCE
