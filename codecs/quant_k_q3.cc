@@ -26,15 +26,17 @@ constexpr int kQ3N = 16, kQ3Nmax = 4;
 
 // One descent pass (step 4 of MakeQ3Quants) over the 16 elements; returns the
 // lanes that changed a level. x: 16 rows of N.
-HWY_INLINE MF Q3Pass(const float* HWY_RESTRICT xt, VF* HWY_RESTRICT L, VF& sumlx, VF& suml2) {
+// wt, wxt: w = x*x and w*x per element (computed once, identical values).
+HWY_INLINE MF Q3Pass(const float* HWY_RESTRICT xt, const float* HWY_RESTRICT wt,
+                     const float* HWY_RESTRICT wxt, VF* HWY_RESTRICT L, VF& sumlx, VF& suml2) {
   const DF d;
   const size_t N = hn::Lanes(d);
   const VF zero = hn::Zero(d);
   MF changed = hn::FirstN(d, 0);
   for (int i = 0; i < kQ3N; ++i) {
     const VF x = hn::Load(d, xt + i * N);
-    const VF w = hn::Mul(x, x);
-    const VF wx = hn::Mul(w, x);
+    const VF w = hn::Load(d, wt + i * N);
+    const VF wx = hn::Load(d, wxt + i * N);
     // Drop element i from the sums (ggml: sumlx - w*x*L, suml2 - w*L*L).
     VF slx = hn::Sub(sumlx, hn::Mul(wx, L[i]));
     VF sl2 = hn::Sub(suml2, hn::Mul(hn::Mul(w, L[i]), L[i]));
@@ -56,6 +58,19 @@ HWY_INLINE MF Q3Pass(const float* HWY_RESTRICT xt, VF* HWY_RESTRICT L, VF& sumlx
   return changed;
 }
 
+// w = x*x and w*x for 16 rows of N.
+HWY_INLINE void Q3Weights(const float* HWY_RESTRICT xt, float* HWY_RESTRICT wt,
+                          float* HWY_RESTRICT wxt) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  for (int i = 0; i < kQ3N; ++i) {
+    const VF x = hn::Load(d, xt + i * N);
+    const VF w = hn::Mul(x, x);
+    hn::Store(w, d, wt + i * N);
+    hn::Store(hn::Mul(w, x), d, wxt + i * N);
+  }
+}
+
 // Steps 1-3 and the first pass. Writes L to lt (16 rows of N) and returns the
 // lanes that changed in the first pass; *all_zero: groups below kGroupMaxEps.
 HWY_INLINE MF Q3Start(const float* HWY_RESTRICT xt, float* HWY_RESTRICT lt, VF& sumlx, VF& suml2,
@@ -75,17 +90,19 @@ HWY_INLINE MF Q3Start(const float* HWY_RESTRICT xt, float* HWY_RESTRICT lt, VF& 
   all_zero = hn::Lt(amax, hn::Set(d, quant::kGroupMaxEps));
   // 2.-3. Levels for iscale = -nmax/max, sums with w = x*x ((w*x)*l, (w*l)*l).
   const VF iscale = hn::Div(hn::Set(d, static_cast<float>(-kQ3Nmax)), max);
+  HWY_ALIGN float wt[kQ3N * kMaxN], wxt[kQ3N * kMaxN];
+  Q3Weights(xt, wt, wxt);
   VF L[kQ3N];
   sumlx = zero;
   suml2 = zero;
   for (int i = 0; i < kQ3N; ++i) {
     const VF x = hn::Load(d, xt + i * N);
     L[i] = NearestClampF(d, hn::Mul(iscale, x), -kQ3Nmax, kQ3Nmax - 1);
-    const VF w = hn::Mul(x, x);
-    sumlx = hn::Add(sumlx, hn::Mul(hn::Mul(w, x), L[i]));
+    const VF w = hn::Load(d, wt + i * N);
+    sumlx = hn::Add(sumlx, hn::Mul(hn::Load(d, wxt + i * N), L[i]));
     suml2 = hn::Add(suml2, hn::Mul(hn::Mul(w, L[i]), L[i]));
   }
-  const MF changed = Q3Pass(xt, L, sumlx, suml2);
+  const MF changed = Q3Pass(xt, wt, wxt, L, sumlx, suml2);
   for (int i = 0; i < kQ3N; ++i) hn::Store(L[i], d, lt + i * N);
   return changed;
 }
@@ -114,8 +131,10 @@ HWY_INLINE void Q3Descend(const int32_t* HWY_RESTRICT items, size_t count,
     VF L[kQ3N];
     for (int i = 0; i < kQ3N; ++i) L[i] = hn::Load(d, lg + i * N);
     VF sumlx = hn::Load(d, sx), suml2 = hn::Load(d, s2);
+    HWY_ALIGN float wg[kQ3N * kMaxN], wxg[kQ3N * kMaxN];
+    Q3Weights(xg, wg, wxg);
     for (int itry = 1; itry < 5; ++itry)
-      if (hn::AllFalse(d, Q3Pass(xg, L, sumlx, suml2))) break;
+      if (hn::AllFalse(d, Q3Pass(xg, wg, wxg, L, sumlx, suml2))) break;
     for (int i = 0; i < kQ3N; ++i) hn::Store(L[i], d, lg + i * N);
     hn::Store(sumlx, d, sx);
     hn::Store(suml2, d, s2);
