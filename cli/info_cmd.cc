@@ -189,11 +189,14 @@ void PrintHuman(const Checkpoint& ck, const std::vector<ModelSize>& sizes, Fp8Bl
                WithSeparators(params), WithSeparators(ck.tensor_bytes()), HumanBytes(ck.tensor_bytes()));
 
   // 3. Metadata, long values abbreviated.
-  const auto meta = ck.MetadataSummary(kWidth - 46);
+  // A value column of kWidth - 44 columns: the abbreviation suffix "... (N bytes)" takes up to
+  // 22 of them, and Clip() guards values whose escapes (\xNN) made them longer.
+  const auto meta = ck.MetadataSummary(kWidth - 44 - 22);
   fmt::print("\nmetadata ({} {})\n", meta.size(), meta.size() == 1 ? "entry" : "entries");
   for (const auto& [k, v] : meta) {
-    if (k.size() <= 40) fmt::print("  {:<40}  {}\n", k, v);
-    else fmt::print("  {}\n  {:<40}  {}\n", Clip(k, kWidth - 2), "", v);
+    const std::string value = Clip(v, kWidth - 44);
+    if (k.size() <= 40) fmt::print("  {:<40}  {}\n", k, value);
+    else fmt::print("  {}\n  {:<40}  {}\n", Clip(k, kWidth - 2), "", value);
   }
   if (!ck.extra_files.empty()) {
     std::string line;
