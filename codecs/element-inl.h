@@ -120,6 +120,12 @@ HWY_INLINE hn::Vec<DU> EncodeFloatCodes(DU du, hn::Vec<DU> x, const EncodeParams
     constexpr int kEmin32 = 128 - f.bias;  // f32 exponent field of the format's min normal
     if constexpr (kEmin32 > 1) {
       const auto is_sub = hn::RebindMask(du, hn::Lt(ax_i, hn::Set(di, kEmin32 << 23)));
+      // Zeros: the normal path gave a negative count; clamp it to 0.
+      mag = hn::BitCast(du, hn::Max(hn::BitCast(di, mag), hn::Zero(di)));
+      // Real weights rarely have non-zero subnormal results: skip the
+      // variable shifts when no lane needs them.
+      const auto is_zero = hn::RebindMask(du, hn::Eq(ax_i, hn::Zero(di)));
+      if (!hn::AllFalse(du, hn::AndNot(is_zero, is_sub))) {
       const auto e32 = hn::Max(hn::ShiftRight<23>(ax_i), hn::Set(di, 1));
       // Significand with its implicit bit (none for f32 subnormals, e32 == 1 then).
       const auto sig = hn::Sub(ax, hn::BitCast(du, hn::ShiftLeft<23>(hn::Sub(e32, hn::Set(di, 1)))));
@@ -128,6 +134,7 @@ HWY_INLINE hn::Vec<DU> EncodeFloatCodes(DU du, hn::Vec<DU> x, const EncodeParams
       s = hn::Min(hn::Max(s, hn::Set(di, 1)), hn::Set(di, 31));
       const auto r = RoundShiftRightEven(du, sig, hn::BitCast(du, s));
       mag = hn::IfThenElse(is_sub, r, mag);
+      }
     }
   }
   // 3. Overflow (inf inputs land here too: their rounded magnitude is huge).
@@ -324,196 +331,191 @@ HWY_INLINE hn::Vec<DU> F32FromF16Bits(DU du, hn::Vec<DU> h) {
 }
 
 // ---------------------------------------------------------------------------
-// Loops. Each processes whole vectors, then stages the tail (< one unit) in
-// zero-padded stack buffers and runs the same vector code once more, so the
-// tail is computed exactly like the body.
+// Loops. Each processes whole units (one or two vectors), then stages the tail
+// (< one unit) in zero-padded stack buffers and runs the same unit once more,
+// so the tail is computed exactly like the body. Units are HWY_INLINE
+// functions (not lambdas, which GCC leaves out of line) so that the constants
+// they build are hoisted out of the loops.
 // ---------------------------------------------------------------------------
 
-// f32 -> codes of kId (uint8_t or uint16_t storage).
-template <ElementFormatId kId, typename TOut>
-HWY_NOINLINE void EncodeLoop(const float* HWY_RESTRICT in, TOut* HWY_RESTRICT out, size_t n,
-                             EncodeParams p) {
+// One vector of f32 -> codes of kId (uint8_t or uint16_t storage), optionally
+// divided by `scale` first (one float32 division per value).
+template <ElementFormatId kId, bool kDivide, typename TOut>
+HWY_INLINE void EncodeUnit(const float* HWY_RESTRICT src, TOut* HWY_RESTRICT dst,
+                           const EncodeParams& p, float scale) {
   const hn::ScalableTag<uint32_t> du;
   const hn::Rebind<float, decltype(du)> df;
   const hn::RebindToSigned<decltype(du)> di;
   const hn::Rebind<TOut, decltype(du)> dout;
-  const size_t N = hn::Lanes(du);
-  auto unit = [&](const float* src, TOut* dst) HWY_ATTR {
-    const auto codes = EncodeCodes<kId>(du, hn::BitCast(du, hn::LoadU(df, src)), p);
-    hn::StoreU(hn::DemoteTo(dout, hn::BitCast(di, codes)), dout, dst);
-  };
+  auto x = hn::LoadU(df, src);
+  if constexpr (kDivide) x = hn::Div(x, hn::Set(df, scale));
+  const auto codes = EncodeCodes<kId>(du, hn::BitCast(du, x), p);
+  hn::StoreU(hn::DemoteTo(dout, hn::BitCast(di, codes)), dout, dst);
+}
+
+template <ElementFormatId kId, bool kDivide, typename TOut>
+HWY_NOINLINE void EncodeLoop(const float* HWY_RESTRICT in, TOut* HWY_RESTRICT out, size_t n,
+                             EncodeParams p, float scale) {
+  const size_t N = hn::Lanes(hn::ScalableTag<uint32_t>());
   size_t i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    unit(in + i, out + i);
-    unit(in + i + N, out + i + N);
+    EncodeUnit<kId, kDivide>(in + i, out + i, p, scale);
+    EncodeUnit<kId, kDivide>(in + i + N, out + i + N, p, scale);
   }
-  for (; i + N <= n; i += N) unit(in + i, out + i);
+  for (; i + N <= n; i += N) EncodeUnit<kId, kDivide>(in + i, out + i, p, scale);
   if (i < n) {
     HWY_ALIGN float buf[kMaxVecBytes / sizeof(float)] = {};
     HWY_ALIGN TOut obuf[kMaxVecBytes / sizeof(float)];
     std::memcpy(buf, in + i, (n - i) * sizeof(float));
-    unit(buf, obuf);
+    EncodeUnit<kId, kDivide>(buf, obuf, p, scale);
     std::memcpy(out + i, obuf, (n - i) * sizeof(TOut));
-  }
-}
-
-// f32 / scale -> codes of kId (one byte each): a float32 division per value.
-template <ElementFormatId kId>
-HWY_NOINLINE void EncodeDividedLoop(const float* HWY_RESTRICT in, float scale,
-                                    uint8_t* HWY_RESTRICT out, size_t n, EncodeParams p) {
-  const hn::ScalableTag<uint32_t> du;
-  const hn::Rebind<float, decltype(du)> df;
-  const hn::RebindToSigned<decltype(du)> di;
-  const hn::Rebind<uint8_t, decltype(du)> d8;
-  const size_t N = hn::Lanes(du);
-  const auto vscale = hn::Set(df, scale);
-  auto unit = [&](const float* src, uint8_t* dst) HWY_ATTR {
-    const auto y = hn::Div(hn::LoadU(df, src), vscale);
-    const auto codes = EncodeCodes<kId>(du, hn::BitCast(du, y), p);
-    hn::StoreU(hn::DemoteTo(d8, hn::BitCast(di, codes)), d8, dst);
-  };
-  size_t i = 0;
-  for (; i + N <= n; i += N) unit(in + i, out + i);
-  if (i < n) {
-    HWY_ALIGN float buf[kMaxVecBytes / sizeof(float)] = {};
-    HWY_ALIGN uint8_t obuf[kMaxVecBytes / sizeof(float)];
-    std::memcpy(buf, in + i, (n - i) * sizeof(float));
-    unit(buf, obuf);
-    std::memcpy(out + i, obuf, n - i);
   }
 }
 
 // One unit of f32 decoding: 2 * Lanes(f32) one-byte codes -> two f32 vectors.
 // Float formats go through bf16 bits in 16-bit lanes (twice the lanes per
 // instruction), integers through 32-bit lanes.
-template <ElementFormatId kId>
-struct DecodeUnit {
-  using DU = hn::ScalableTag<uint32_t>;
-  using DF = hn::Rebind<float, DU>;
-  static HWY_INLINE void Run(const uint8_t* HWY_RESTRICT src, hn::Vec<DF>& lo, hn::Vec<DF>& hi) {
-    const DU du;
-    const DF df;
-    if constexpr (GetElementFormat(kId).kind == ElementKind::kInt) {
-      const hn::Rebind<uint8_t, DU> d8;
-      const size_t N = hn::Lanes(du);
-      lo = hn::BitCast(df, F32FromIntCodes<kId>(du, hn::PromoteTo(du, hn::LoadU(d8, src))));
-      hi = hn::BitCast(df, F32FromIntCodes<kId>(du, hn::PromoteTo(du, hn::LoadU(d8, src + N))));
-    } else {
+template <ElementFormatId kId, class DF>
+HWY_INLINE void DecodeUnit(DF df, const uint8_t* HWY_RESTRICT src, hn::Vec<DF>& lo,
+                           hn::Vec<DF>& hi) {
+  const hn::RebindToUnsigned<DF> du;
+  if constexpr (GetElementFormat(kId).kind == ElementKind::kInt) {
+    const hn::Rebind<uint8_t, decltype(du)> d8;
+    const size_t N = hn::Lanes(du);
+    lo = hn::BitCast(df, F32FromIntCodes<kId>(du, hn::PromoteTo(du, hn::LoadU(d8, src))));
+    hi = hn::BitCast(df, F32FromIntCodes<kId>(du, hn::PromoteTo(du, hn::LoadU(d8, src + N))));
+  } else {
 #if HWY_TARGET == HWY_SCALAR
-      // One lane: no half vectors; decode in 32-bit lanes.
-      const hn::Rebind<uint8_t, DU> d8;
-      lo = hn::BitCast(df, hn::ShiftLeft<16>(Bf16FromCodes<kId>(du, hn::PromoteTo(du, hn::LoadU(d8, src)))));
-      hi = hn::BitCast(df, hn::ShiftLeft<16>(Bf16FromCodes<kId>(du, hn::PromoteTo(du, hn::LoadU(d8, src + 1)))));
+    // One lane: no half vectors; decode in 32-bit lanes.
+    const hn::Rebind<uint8_t, decltype(du)> d8;
+    lo = hn::BitCast(df, hn::ShiftLeft<16>(Bf16FromCodes<kId>(du, hn::PromoteTo(du, hn::LoadU(d8, src)))));
+    hi = hn::BitCast(df, hn::ShiftLeft<16>(Bf16FromCodes<kId>(du, hn::PromoteTo(du, hn::LoadU(d8, src + 1)))));
 #else
-      const hn::Repartition<uint16_t, DU> d16;
-      const hn::Rebind<uint8_t, decltype(d16)> d8;
-      const hn::Half<decltype(d16)> dh16;
-      const auto v = Bf16FromCodes<kId>(d16, hn::PromoteTo(d16, hn::LoadU(d8, src)));
-      lo = hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LowerHalf(dh16, v))));
-      hi = hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::UpperHalf(dh16, v))));
+    const hn::Repartition<uint16_t, decltype(du)> d16;
+    const hn::Rebind<uint8_t, decltype(d16)> d8;
+    const hn::Half<decltype(d16)> dh16;
+    const auto v = Bf16FromCodes<kId>(d16, hn::PromoteTo(d16, hn::LoadU(d8, src)));
+    lo = hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LowerHalf(dh16, v))));
+    hi = hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::UpperHalf(dh16, v))));
 #endif
-    }
   }
-};
+}
 
-// Codes of kId (one byte each) -> f32, or f32 * scale rounded to OutKind.
+// What a decoding loop stores: f32, or the f32 rounded to bf16 / f16.
 enum class ScaledOut { kF32, kBF16, kF16 };
 
+template <ScaledOut kOut, class DF>
+HWY_INLINE void StoreDecoded(DF df, hn::Vec<DF> y, void* HWY_RESTRICT dst, size_t j) {
+  if constexpr (kOut == ScaledOut::kF32) {
+    hn::StoreU(y, df, static_cast<float*>(dst) + j);
+  } else {
+    const hn::RebindToUnsigned<DF> du;
+    const hn::RebindToSigned<DF> di;
+    const hn::Rebind<uint16_t, DF> d16;
+    constexpr ElementFormatId kTo =
+        kOut == ScaledOut::kBF16 ? ElementFormatId::kBF16 : ElementFormatId::kF16;
+    constexpr EncodeParams kP = MakeEncodeParams<kTo>(false);
+    const auto codes = EncodeFloatCodes<kTo>(du, hn::BitCast(du, y), kP);
+    hn::StoreU(hn::DemoteTo(d16, hn::BitCast(di, codes)), d16, static_cast<uint16_t*>(dst) + j);
+  }
+}
+
+template <ElementFormatId kId, ScaledOut kOut, bool kScaled>
+HWY_INLINE void DecodeF32Unit(const uint8_t* HWY_RESTRICT src, float scale, void* HWY_RESTRICT dst,
+                              size_t j) {
+  const hn::ScalableTag<float> df;
+  hn::Vec<decltype(df)> lo, hi;
+  DecodeUnit<kId>(df, src, lo, hi);
+  if constexpr (kScaled) {  // y = f32(code) * scale: one multiply, rounded to nearest even
+    lo = hn::Mul(lo, hn::Set(df, scale));
+    hi = hn::Mul(hi, hn::Set(df, scale));
+  }
+  StoreDecoded<kOut>(df, lo, dst, j);
+  StoreDecoded<kOut>(df, hi, dst, j + hn::Lanes(df));
+}
+
+// Codes of kId (one byte each) -> f32, or (f32 * scale) rounded to kOut.
 template <ElementFormatId kId, ScaledOut kOut, bool kScaled>
 HWY_NOINLINE void DecodeF32Loop(const uint8_t* HWY_RESTRICT in, float scale, void* HWY_RESTRICT out,
                                 size_t n) {
-  const hn::ScalableTag<uint32_t> du;
-  const hn::Rebind<float, decltype(du)> df;
-  const hn::RebindToSigned<decltype(du)> di;
-  const hn::Rebind<uint16_t, decltype(du)> d16;
-  const size_t N = hn::Lanes(du);
-  const auto vscale = hn::Set(df, scale);
-  constexpr EncodeParams kP16 = MakeEncodeParams<ElementFormatId::kF16>(false);
-  constexpr EncodeParams kPB16 = MakeEncodeParams<ElementFormatId::kBF16>(false);
-  auto store = [&](hn::Vec<decltype(df)> y, size_t j, void* dst) HWY_ATTR {
-    if constexpr (kOut == ScaledOut::kF32) {
-      hn::StoreU(y, df, static_cast<float*>(dst) + j);
-    } else {
-      constexpr ElementFormatId kTo =
-          kOut == ScaledOut::kBF16 ? ElementFormatId::kBF16 : ElementFormatId::kF16;
-      const auto codes = EncodeFloatCodes<kTo>(du, hn::BitCast(du, y),
-                                               kOut == ScaledOut::kBF16 ? kPB16 : kP16);
-      hn::StoreU(hn::DemoteTo(d16, hn::BitCast(di, codes)), d16, static_cast<uint16_t*>(dst) + j);
-    }
-  };
-  auto unit = [&](const uint8_t* src, void* dst, size_t j) HWY_ATTR {
-    hn::Vec<decltype(df)> lo, hi;
-    DecodeUnit<kId>::Run(src, lo, hi);
-    if constexpr (kScaled) {
-      lo = hn::Mul(lo, vscale);
-      hi = hn::Mul(hi, vscale);
-    }
-    store(lo, j, dst);
-    store(hi, j + N, dst);
-  };
+  const size_t N = hn::Lanes(hn::ScalableTag<float>());
   size_t i = 0;
-  for (; i + 2 * N <= n; i += 2 * N) unit(in + i, out, i);
+  for (; i + 2 * N <= n; i += 2 * N) DecodeF32Unit<kId, kOut, kScaled>(in + i, scale, out, i);
   if (i < n) {
     constexpr size_t kOutBytes = kOut == ScaledOut::kF32 ? 4 : 2;
     HWY_ALIGN uint8_t buf[2 * kMaxVecBytes / sizeof(float)] = {};
     HWY_ALIGN uint8_t obuf[2 * kMaxVecBytes];
     std::memcpy(buf, in + i, n - i);
-    unit(buf, obuf, 0);
+    DecodeF32Unit<kId, kOut, kScaled>(buf, scale, obuf, 0);
     std::memcpy(static_cast<uint8_t*>(out) + i * kOutBytes, obuf, (n - i) * kOutBytes);
   }
 }
 
 // Float codes of <= 8 bits -> bf16 bits (the FP8 -> BF16 hot path: 16-bit lanes).
 template <ElementFormatId kId>
-HWY_NOINLINE void DecodeBF16Loop(const uint8_t* HWY_RESTRICT in, uint16_t* HWY_RESTRICT out,
-                                 size_t n) {
+HWY_INLINE void DecodeBF16Unit(const uint8_t* HWY_RESTRICT src, uint16_t* HWY_RESTRICT dst) {
   const hn::ScalableTag<uint16_t> d16;
   const hn::Rebind<uint8_t, decltype(d16)> d8;
-  const size_t N = hn::Lanes(d16);
-  auto unit = [&](const uint8_t* src, uint16_t* dst) HWY_ATTR {
-    hn::StoreU(Bf16FromCodes<kId>(d16, hn::PromoteTo(d16, hn::LoadU(d8, src))), d16, dst);
-  };
+  hn::StoreU(Bf16FromCodes<kId>(d16, hn::PromoteTo(d16, hn::LoadU(d8, src))), d16, dst);
+}
+
+template <ElementFormatId kId>
+HWY_NOINLINE void DecodeBF16Loop(const uint8_t* HWY_RESTRICT in, uint16_t* HWY_RESTRICT out,
+                                 size_t n) {
+  const size_t N = hn::Lanes(hn::ScalableTag<uint16_t>());
   size_t i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    unit(in + i, out + i);
-    unit(in + i + N, out + i + N);
+    DecodeBF16Unit<kId>(in + i, out + i);
+    DecodeBF16Unit<kId>(in + i + N, out + i + N);
   }
-  for (; i + N <= n; i += N) unit(in + i, out + i);
+  for (; i + N <= n; i += N) DecodeBF16Unit<kId>(in + i, out + i);
   if (i < n) {
     HWY_ALIGN uint8_t buf[kMaxVecBytes / sizeof(uint16_t)] = {};
     HWY_ALIGN uint16_t obuf[kMaxVecBytes / sizeof(uint16_t)];
     std::memcpy(buf, in + i, n - i);
-    unit(buf, obuf);
+    DecodeBF16Unit<kId>(buf, obuf);
     std::memcpy(out + i, obuf, (n - i) * sizeof(uint16_t));
   }
 }
 
 // 16-bit sources (bf16 or f16 bits) -> f32, or -> bf16 (f16 source, rounded).
 enum class Half16 { kBF16, kF16 };
+
 template <Half16 kFrom, bool kToBF16>
-HWY_NOINLINE void Decode16Loop(const uint16_t* HWY_RESTRICT in, void* HWY_RESTRICT out, size_t n) {
+HWY_INLINE void Decode16Unit(const uint16_t* HWY_RESTRICT src, void* HWY_RESTRICT dst, size_t j) {
   const hn::ScalableTag<uint32_t> du;
   const hn::RebindToSigned<decltype(du)> di;
   const hn::Rebind<uint16_t, decltype(du)> d16;
-  const size_t N = hn::Lanes(du);
-  constexpr EncodeParams kPB16 = MakeEncodeParams<ElementFormatId::kBF16>(false);
-  auto unit = [&](const uint16_t* src, void* dst, size_t j) HWY_ATTR {
-    const auto h = hn::PromoteTo(du, hn::LoadU(d16, src));
-    const auto f = kFrom == Half16::kBF16 ? hn::ShiftLeft<16>(h) : F32FromF16Bits(du, h);
-    if constexpr (kToBF16) {
-      const auto codes = EncodeFloatCodes<ElementFormatId::kBF16>(du, f, kPB16);
-      hn::StoreU(hn::DemoteTo(d16, hn::BitCast(di, codes)), d16, static_cast<uint16_t*>(dst) + j);
-    } else {
-      hn::StoreU(f, du, static_cast<uint32_t*>(dst) + j);
-    }
-  };
+  const auto h = hn::PromoteTo(du, hn::LoadU(d16, src));
+  hn::Vec<decltype(du)> f;
+  if constexpr (kFrom == Half16::kBF16) {
+    f = hn::ShiftLeft<16>(h);
+  } else {
+    f = F32FromF16Bits(du, h);
+  }
+  if constexpr (kToBF16) {
+    constexpr EncodeParams kP = MakeEncodeParams<ElementFormatId::kBF16>(false);
+    const auto codes = EncodeFloatCodes<ElementFormatId::kBF16>(du, f, kP);
+    hn::StoreU(hn::DemoteTo(d16, hn::BitCast(di, codes)), d16, static_cast<uint16_t*>(dst) + j);
+  } else {
+    hn::StoreU(f, du, static_cast<uint32_t*>(dst) + j);
+  }
+}
+
+template <Half16 kFrom, bool kToBF16>
+HWY_NOINLINE void Decode16Loop(const uint16_t* HWY_RESTRICT in, void* HWY_RESTRICT out, size_t n) {
+  const size_t N = hn::Lanes(hn::ScalableTag<uint32_t>());
   size_t i = 0;
-  for (; i + N <= n; i += N) unit(in + i, out, i);
+  for (; i + 2 * N <= n; i += 2 * N) {
+    Decode16Unit<kFrom, kToBF16>(in + i, out, i);
+    Decode16Unit<kFrom, kToBF16>(in + i + N, out, i + N);
+  }
+  for (; i + N <= n; i += N) Decode16Unit<kFrom, kToBF16>(in + i, out, i);
   if (i < n) {
     HWY_ALIGN uint16_t buf[kMaxVecBytes / sizeof(uint32_t)] = {};
     HWY_ALIGN uint32_t obuf[kMaxVecBytes / sizeof(uint32_t)];
     std::memcpy(buf, in + i, (n - i) * sizeof(uint16_t));
-    unit(buf, obuf, 0);
+    Decode16Unit<kFrom, kToBF16>(buf, obuf, 0);
     const size_t out_bytes = kToBF16 ? 2 : 4;
     std::memcpy(static_cast<uint8_t*>(out) + i * out_bytes, obuf, (n - i) * out_bytes);
   }
@@ -558,16 +560,16 @@ inline void EncodeF32Simd(int fmt, const float* in, void* out, size_t n, bool sa
   switch (static_cast<ElementFormatId>(fmt)) {
 #define BITSMITH_CASE(F)                                                                \
   case ElementFormatId::F:                                                              \
-    return EncodeLoop<ElementFormatId::F>(in, static_cast<uint8_t*>(out), n,             \
-                                          MakeEncodeParams<ElementFormatId::F>(saturate));
+    return EncodeLoop<ElementFormatId::F, false>(in, static_cast<uint8_t*>(out), n,      \
+                                                 MakeEncodeParams<ElementFormatId::F>(saturate), 1.0f);
     BITSMITH_ELEMENT_SMALL_FORMATS(BITSMITH_CASE)
 #undef BITSMITH_CASE
     case ElementFormatId::kBF16:
-      return EncodeLoop<ElementFormatId::kBF16>(in, static_cast<uint16_t*>(out), n,
-                                                MakeEncodeParams<ElementFormatId::kBF16>(saturate));
+      return EncodeLoop<ElementFormatId::kBF16, false>(
+          in, static_cast<uint16_t*>(out), n, MakeEncodeParams<ElementFormatId::kBF16>(saturate), 1.0f);
     case ElementFormatId::kF16:
-      return EncodeLoop<ElementFormatId::kF16>(in, static_cast<uint16_t*>(out), n,
-                                               MakeEncodeParams<ElementFormatId::kF16>(saturate));
+      return EncodeLoop<ElementFormatId::kF16, false>(
+          in, static_cast<uint16_t*>(out), n, MakeEncodeParams<ElementFormatId::kF16>(saturate), 1.0f);
     default:
       return;
   }
@@ -578,8 +580,8 @@ inline void EncodeDividedSimd(int fmt, const float* in, float scale, uint8_t* ou
   switch (static_cast<ElementFormatId>(fmt)) {
 #define BITSMITH_CASE(F)                                                     \
   case ElementFormatId::F:                                                   \
-    return EncodeDividedLoop<ElementFormatId::F>(in, scale, out, n,          \
-                                                 MakeEncodeParams<ElementFormatId::F>(saturate));
+    return EncodeLoop<ElementFormatId::F, true>(in, out, n,                  \
+                                                MakeEncodeParams<ElementFormatId::F>(saturate), scale);
     BITSMITH_ELEMENT_SMALL_FORMATS(BITSMITH_CASE)
 #undef BITSMITH_CASE
     default:
