@@ -372,6 +372,9 @@ Result<GgufFile> ReadGguf(const ByteSource& src) {
     const uint32_t al = *a->AsUInt();
     if (al == 0 || !std::has_single_bit(al))
       return MakeError(ErrorKind::kBadInput, "{}: general.alignment {} is not a power of two", path, al);
+    if (al > kGgufMaxAlignment)
+      return MakeError(ErrorKind::kBadInput, "{}: general.alignment {} exceeds the maximum {} that ggml accepts",
+                       path, al, kGgufMaxAlignment);
     f.alignment = al;
   }
 
@@ -616,6 +619,9 @@ Result<uint32_t> AlignmentOf(std::span<const GgufKV> kv, const std::string& path
     const uint32_t a = *e.value.AsUInt();
     if (a == 0 || !std::has_single_bit(a))
       return MakeError(ErrorKind::kBadInput, "{}: general.alignment {} is not a power of two", path, a);
+    if (a > kGgufMaxAlignment)
+      return MakeError(ErrorKind::kBadInput, "{}: general.alignment {} exceeds the maximum {} that ggml accepts",
+                       path, a, kGgufMaxAlignment);
     return a;
   }
   return kGgufDefaultAlignment;

@@ -53,6 +53,9 @@ std::string_view GgufTypeName(GgufType t);
 int GgufTypeSize(GgufType t);
 
 inline constexpr uint32_t kGgufDefaultAlignment = 32;
+// gguf.cpp's GGUF_MAX_ALIGNMENT: larger alignments are refused (a hostile one
+// would turn padding into gigabytes).
+inline constexpr uint32_t kGgufMaxAlignment = 1u << 20;
 inline constexpr int kGgmlMaxDims = 4;
 inline constexpr int kGgmlMaxName = 64;  // GGML_MAX_NAME: names must be shorter
 inline constexpr int kGgufMaxArrayDepth = 8;  // arrays of arrays (ggml itself refuses any)

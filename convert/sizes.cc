@@ -148,12 +148,27 @@ long ScaleCompanionOf(std::span<const TensorInfo> tensors, size_t i) {
   return -1;
 }
 
-ModelSize PlanModelSize(std::span<const TensorInfo> tensors, DType wanted, Fp8Blocking block) {
+ModelSize PlanModelSize(std::span<const TensorInfo> tensors, DType wanted, Fp8Blocking block,
+                        const KeepRule& keep) {
   ModelSize m;
   m.wanted = wanted;
   m.block = block;
   std::unordered_map<std::string_view, size_t> by_name;
   for (size_t i = 0; i < tensors.size(); ++i) by_name.emplace(tensors[i].name, i);
+  // The type a tensor gets: the caller's rule first, then ResolveTargetType.
+  auto resolve = [&](const TensorInfo& t) {
+    if (keep) {
+      if (std::optional<std::string> why = keep(t, wanted)) {
+        ResolvedType r;
+        r.used = t.dtype.value_or(wanted);
+        r.passthrough = true;
+        r.choice = r.used == wanted ? TypeChoice::kWanted : TypeChoice::kKeptType;
+        if (r.choice != TypeChoice::kWanted) r.fallback_reason = std::move(*why);
+        return r;
+      }
+    }
+    return ResolveTargetType(t, wanted);
+  };
   auto companion_weight = [&](const TensorInfo& s) -> const TensorInfo* {
     if (s.dtype != DType::kF32 && s.dtype != DType::kBF16 && s.dtype != DType::kF16) return nullptr;
     const std::string_view n = s.name;
@@ -175,7 +190,7 @@ ModelSize PlanModelSize(std::span<const TensorInfo> tensors, DType wanted, Fp8Bl
       // The scale stays exactly when its weight stays in its FP8 type.
       ts.type.used = *t.dtype;
       ts.type.passthrough = true;
-      if (ResolveTargetType(*w, wanted).passthrough) {
+      if (resolve(*w).passthrough) {
         ts.bytes = t.nbytes;
         m.bytes += ts.bytes;
       } else {
@@ -186,7 +201,7 @@ ModelSize PlanModelSize(std::span<const TensorInfo> tensors, DType wanted, Fp8Bl
       m.tensors.push_back(std::move(ts));
       continue;
     }
-    ts.type = ResolveTargetType(t, wanted);
+    ts.type = resolve(t);
     ts.bytes = PlannedBytes(t, ts.type, block);
     if (ts.type.fell_back()) ++m.fallbacks;
     if (ts.type.choice == TypeChoice::kKeptRank || ts.type.choice == TypeChoice::kKeptType) ++m.kept;

@@ -29,6 +29,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -119,9 +121,16 @@ struct ModelSize {
 // or f16, and its weight is e4m3fn or e5m2.
 long ScaleCompanionOf(std::span<const TensorInfo> tensors, size_t i);
 
+// A caller's name-based rule: returns a reason when tensor `t` must keep its
+// type for target `wanted` (e.g. the converter's choice of which tensors become
+// FP8: no embeddings, norms, lm_head or router gates), nullopt otherwise.
+using KeepRule = std::function<std::optional<std::string>(const TensorInfo& t, DType wanted)>;
+
 // Every tensor resolved for `wanted`, with FP8 scale companions handled: kept
-// when their weight stays FP8, dropped when it is dequantized.
-ModelSize PlanModelSize(std::span<const TensorInfo> tensors, DType wanted, Fp8Blocking block = {});
+// when their weight stays FP8, dropped when it is dequantized. Tensors `keep`
+// names pass through unchanged (choice kKeptType, its reason).
+ModelSize PlanModelSize(std::span<const TensorInfo> tensors, DType wanted, Fp8Blocking block = {},
+                        const KeepRule& keep = nullptr);
 
 // The formats of `info`'s "what it would weigh" table, in order: bf16, f16,
 // e4m3fn (block-scaled), q8_0, q6_k, q5_k, q4_k, q3_k, q2_k, iq4_xs.

@@ -331,6 +331,8 @@ std::vector<MalformedCase> MalformedCatalogue() {
      GgufWithKv(1, [](GgufBytes& b) { b.KvU32("general.alignment", 48); }));
   gg("gguf_alignment_zero", "general.alignment 0 is not a power of two",
      GgufWithKv(1, [](GgufBytes& b) { b.KvU32("general.alignment", 0); }));
+  gg("gguf_alignment_too_big", "general.alignment 2097152 exceeds the maximum",
+     GgufWithKv(1, [](GgufBytes& b) { b.KvU32("general.alignment", 1u << 21); }));
   gg("gguf_alignment_wrong_type", "general.alignment has type u64",
      GgufWithKv(1, [](GgufBytes& b) { b.Str("general.alignment").U32(10).U64(32); }));
   // --- GGUF: tensor infos.
