@@ -60,6 +60,9 @@ struct Lattice {
 // kept for the life of the process (~0.1-0.7 MB each).
 const Lattice& GetLattice(LatticeId id);
 
+// Builds the tables afresh, uncached (for tests and the init benchmark).
+Lattice BuildLattice(LatticeId id);
+
 // For tests: ggml's construction, literally: for level vector u, sort all
 // (distance, index) pairs and keep the nwant smallest distinct distances. Returns
 // {count, indices...}, or {} when u is on the grid.

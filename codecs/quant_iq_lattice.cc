@@ -131,6 +131,12 @@ const Lattice& GetLattice(LatticeId id) {
   return slot.lattice;
 }
 
+Lattice BuildLattice(LatticeId id) {
+  Lattice lat;
+  Build(id, lat);
+  return lat;
+}
+
 double LatticeBuildSeconds(LatticeId id) { return Slots()[static_cast<int>(id)].seconds; }
 
 std::vector<uint16_t> BruteForceNeighbours(LatticeId id, uint32_t u) {

@@ -15,7 +15,7 @@
 //   * QuantizeRows scalar vs SIMD: same status (non-finite input is refused with
 //     the same message by both), and when ok the same bytes;
 //   * vs ggml (when libggml-base.so is loadable and the type has a ggml id):
-//     the same bytes for every input bitsmith accepts;
+//     the same bytes for every input bitsmith accepts with |x| <= 2^54;
 //   * the input bytes read as blocks: DequantizeRows scalar vs SIMD vs ggml
 //     to_float give the same float bit patterns.
 // A failed check prints the type, the shape and the first differing block, and
@@ -203,9 +203,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         "'");
   if (s1.ok()) CompareBytes("quantize scalar vs SIMD", info, x, npr, q_ref, q_simd);
 
-  // 3. vs ggml, for every input bitsmith accepts.
+  // 3. vs ggml, for every input bitsmith accepts whose sums of squares stay
+  //    finite (|x| <= 2^54): beyond that ggml's searches run on inf/NaN sums,
+  //    which the per-family edge tests cover type by type instead.
   const ggml::Library* g = ggml::Library::Get();
-  if (s1.ok() && g != nullptr && info.ggml_type >= 0) {
+  bool moderate = true;
+  for (float v : x) moderate = moderate && std::fabs(v) <= 0x1p54f;
+  if (s1.ok() && moderate && g != nullptr && info.ggml_type >= 0) {
     std::vector<uint8_t> q_ggml(qbytes, 0);
     if (GgmlQuantize(*g, t, x, nrows, npr, wp, &q_ggml))
       CompareBytes("quantize ggml vs bitsmith", info, x, npr, q_ggml, q_ref);
