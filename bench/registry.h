@@ -21,6 +21,10 @@ struct Config {
   uint64_t bytes = 256ull << 20;  // target size of the largest array of a case
   int threads = 1;
   double min_seconds = 0.5;       // time spent per case (after warm-up)
+  // Time single-thread passes in thread CPU time instead of wall clock: robust
+  // on a machine shared with other jobs (wall clock under `nice` measures the
+  // scheduler). Multi-thread passes always use wall clock.
+  bool cpu_time = false;
 };
 
 struct Workload {
@@ -64,7 +68,7 @@ std::vector<Measurement> RunAll(const std::string& filter, const Config& base,
 int Main(int argc, char** argv);
 
 // Times one callable: median seconds of passes run until min_seconds elapsed (at least 3).
-double TimeMedian(const std::function<void()>& pass, double min_seconds);
+double TimeMedian(const std::function<void()>& pass, double min_seconds, bool cpu_time = false);
 
 }  // namespace bitsmith::bench
 

@@ -1,7 +1,8 @@
 // `bitsmith encode` and `bitsmith decode`: raw little-endian arrays through the
-// element codecs (codecs/element.h).
+// element codecs (codecs/element.h) and the block codecs (codecs/quant.h).
 //
 //   bitsmith encode --to FMT [--from f32|bf16|f16] [--saturate] [--threads N] IN OUT
+//   bitsmith encode --to q4_k --row N [--weights W.f32] [--from ...] [--threads N] IN OUT
 //   bitsmith decode --from FMT [--to f32|bf16] [--threads N] IN OUT
 //
 // Streaming (bounded memory): a regular IN and a regular OUT are processed in
@@ -13,14 +14,16 @@
 // half-written, and an existing OUT is replaced atomically.
 //
 // The conversion itself is a StreamCodec: fixed-size input units -> fixed-size
-// output units. Element formats have 1-element units; block formats (whole
-// blocks in, whole blocks out) plug in at MakeStreamCodec.
+// output units. Element formats have 1-element units; block encoding has
+// whole rows of N values as input units (ggml quantizes row by row, and the
+// imatrix paths look at the whole row), block decoding whole blocks.
 #include <fcntl.h>     // open
 #include <sys/stat.h>  // fstat, fchmod, umask
 #include <unistd.h>    // pread, pwrite, close, unlink
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cerrno>
 #include <cstring>  // std::strerror
 #include <filesystem>
@@ -36,6 +39,7 @@
 #include "cli/commands.h"
 #include "codecs/element.h"
 #include "codecs/parallel.h"  // ResolveThreads, ParallelFor
+#include "codecs/quant.h"     // QuantizeRows, DequantizeRows
 #include "formats/dtype.h"
 #include "formats/element_format.h"
 
@@ -49,20 +53,125 @@ struct StreamCodec {
   std::string description;  // "f32 -> e4m3fn (saturating)"
   size_t in_unit = 1;       // bytes of one input unit (an element or a block)
   size_t out_unit = 1;      // bytes of one output unit
-  // Converts `units` units; `threads` as in ParallelFor. Buffers never overlap.
-  std::function<Status(const uint8_t* in, uint8_t* out, size_t units, int threads)> run;
+  std::string unit_name = "input values";  // for size errors: "f32 rows of 4096 values"
+  // Converts `units` units, the first being unit `first_unit` of the input (for
+  // error messages); `threads` as in ParallelFor. Buffers never overlap.
+  std::function<Status(const uint8_t* in, uint8_t* out, size_t units, uint64_t first_unit, int threads)> run;
 };
 
-// The codec for FROM -> TO. Element formats only in this build; a block
-// format on either side is reported as unsupported (exit 2).
-Result<StreamCodec> MakeStreamCodec(const std::string& verb, DType from, DType to, Overflow overflow) {
+// Options that only block formats take.
+struct BlockOptions {
+  int64_t row = 0;                // --row N (encode to a block format)
+  std::vector<float> weights;     // --weights: N importance weights, or empty
+};
+
+// Widens `units * per_unit` values of an f32/bf16/f16 input to f32 in `tmp`
+// (exact: every bf16/f16 value is a float32), or returns the input itself.
+const float* AsF32(DType from, const uint8_t* in, size_t n, std::vector<float>& tmp) {
+  if (from == DType::kF32) return reinterpret_cast<const float*>(in);
+  tmp.resize(n);
+  const ElementFormatId f = *GetDType(from).element;
+  (void)Decode(f, std::span<const uint8_t>(in, n * ElementBytes(f)), std::span<float>(tmp), Impl::kSimd, 1);
+  return tmp.data();
+}
+
+// The first non-finite value of `rows` rows, as an error naming the absolute row
+// and column (QuantizeRows only knows the row within its chunk).
+Error NonFiniteError(DType to, const float* x, size_t rows, int64_t row_len, uint64_t first_row,
+                     const Error& fallback) {
+  for (size_t i = 0; i < rows * static_cast<size_t>(row_len); ++i)
+    if (!std::isfinite(x[i]))
+      return MakeError(ErrorKind::kBadInput,
+                       "encode to {}: row {}, column {} is {} (non-finite values cannot be quantized "
+                       "to a block format; ggml does not define them)",
+                       GetDType(to).name, first_row + i / static_cast<size_t>(row_len),
+                       i % static_cast<size_t>(row_len), x[i]);
+  return fallback;
+}
+
+Result<StreamCodec> MakeBlockCodec(const std::string& verb, DType from, DType to, const BlockOptions& b) {
+  const bool encoding = GetDType(to).is_block();
+  const DType block = encoding ? to : from;
+  const DTypeInfo& bi = GetDType(block);
+  if (GetDType(from).is_block() && GetDType(to).is_block())
+    return MakeError(ErrorKind::kBadUsage, "{}: {} -> {}: convert through f32 (decode, then encode)",
+                     verb, GetDType(from).name, bi.name);
+  if (block == DType::kNVFP4)
+    return MakeError(ErrorKind::kUnsupported,
+                     "{}: nvfp4 needs its per-tensor f32 scale, which a raw array does not carry; use "
+                     "`bitsmith convert` (see docs/FORMATS.md)", verb);
+  if (GetBlockCodec(block) == nullptr)
+    return MakeError(ErrorKind::kUnsupported, "{}: no codec for {} in this build (see `bitsmith formats`)",
+                     verb, bi.name);
+  StreamCodec c;
+  if (!encoding) {  // whole blocks -> block_elems f32 or bf16 values
+    const size_t out_bytes = GetDType(to).block_bytes;  // 4 (f32) or 2 (bf16)
+    c.description = fmt::format("{} -> {}", bi.name, GetDType(to).name);
+    c.unit_name = fmt::format("{}-element {} blocks", bi.block_elems, bi.name);
+    c.in_unit = static_cast<size_t>(bi.block_bytes);
+    c.out_unit = static_cast<size_t>(bi.block_elems) * out_bytes;
+    c.run = [block, to, bi](const uint8_t* in, uint8_t* out, size_t units, uint64_t, int threads) -> Status {
+      const size_t n = units * static_cast<size_t>(bi.block_elems);
+      std::span<const uint8_t> src(in, units * static_cast<size_t>(bi.block_bytes));
+      if (to == DType::kF32)
+        return DequantizeRows(block, src, std::span<float>(reinterpret_cast<float*>(out), n), Impl::kSimd, threads);
+      thread_local std::vector<float> tmp;
+      tmp.resize(n);
+      BITSMITH_RETURN_IF_ERROR(DequantizeRows(block, src, std::span<float>(tmp), Impl::kSimd, threads));
+      EncodeF32ToBF16(tmp.data(), reinterpret_cast<uint16_t*>(out), n);  // round to nearest even
+      return Status::Ok();
+    };
+    return c;
+  }
+  // Encoding: rows of N values -> RowBytes(to, N) bytes.
+  if (b.row <= 0)
+    return MakeError(ErrorKind::kBadUsage,
+                     "{}: --to {} needs --row N (values per row; IN holds whole rows of N values)", verb,
+                     bi.name);
+  if (b.row % bi.block_elems != 0)
+    return MakeError(ErrorKind::kBadInput, "{}: --row {}: {} needs a multiple of {} values per row", verb,
+                     b.row, bi.name, bi.block_elems);
+  if (!b.weights.empty() && static_cast<int64_t>(b.weights.size()) != b.row)
+    return MakeError(ErrorKind::kBadInput, "{}: --weights holds {} values, --row is {}: need one weight per column",
+                     verb, b.weights.size(), b.row);
+  if (b.weights.empty() && bi.requires_imatrix)
+    return MakeError(ErrorKind::kBadUsage, "{}: {} requires importance weights (--weights W.f32)", verb,
+                     bi.name);
+  const int64_t row = b.row;
+  const size_t from_bytes = static_cast<size_t>(GetDType(from).block_bytes);
+  c.description = fmt::format("{} -> {}{}", GetDType(from).name, bi.name, b.weights.empty() ? "" : " (weighted)");
+  c.unit_name = fmt::format("{} rows of {} values", GetDType(from).name, row);
+  c.in_unit = static_cast<size_t>(row) * from_bytes;
+  c.out_unit = *RowBytes(block, static_cast<uint64_t>(row));
+  auto weights = std::make_shared<std::vector<float>>(b.weights);
+  c.run = [from, block, row, weights](const uint8_t* in, uint8_t* out, size_t units, uint64_t first_unit,
+                                      int threads) -> Status {
+    const size_t n = units * static_cast<size_t>(row);
+    thread_local std::vector<float> tmp;
+    const float* x = AsF32(from, in, n, tmp);
+    Status s = QuantizeRows(block, std::span<const float>(x, n),
+                            std::span<uint8_t>(out, units * *RowBytes(block, static_cast<uint64_t>(row))), row,
+                            weights->empty() ? nullptr : weights->data(), Impl::kSimd, threads);
+    if (!s.ok()) return NonFiniteError(block, x, units, row, first_unit, s.error());
+    return s;
+  };
+  return c;
+}
+
+// The codec for FROM -> TO: element formats on both sides, or f32/bf16/f16 <->
+// a block format.
+Result<StreamCodec> MakeStreamCodec(const std::string& verb, DType from, DType to, Overflow overflow,
+                                    const BlockOptions& block) {
+  if (GetDType(from).is_block() || GetDType(to).is_block()) {
+    if (overflow == Overflow::kSaturate)
+      return MakeError(ErrorKind::kBadUsage, "{}: --saturate applies to element formats only (block "
+                                             "formats always saturate)", verb);
+    return MakeBlockCodec(verb, from, to, block);
+  }
+  if (block.row != 0 || !block.weights.empty())
+    return MakeError(ErrorKind::kBadUsage, "{}: --row and --weights apply to block formats only", verb);
   for (DType t : {from, to}) {
     const DTypeInfo& info = GetDType(t);
-    if (info.is_block())
-      return MakeError(ErrorKind::kUnsupported,
-                       "{}: {} is a block format; `bitsmith {}` handles element formats only in this "
-                       "build (see `bitsmith formats`)",
-                       verb, info.name, verb);
     if (!info.element)
       return MakeError(ErrorKind::kUnsupported, "{}: {} is not a number format bitsmith can {}",
                        verb, info.name, verb);
@@ -73,7 +182,7 @@ Result<StreamCodec> MakeStreamCodec(const std::string& verb, DType from, DType t
                               overflow == Overflow::kSaturate ? " (saturating)" : "");
   c.in_unit = ElementBytes(f);
   c.out_unit = ElementBytes(t);
-  c.run = [f, t, overflow](const uint8_t* in, uint8_t* out, size_t units, int threads) {
+  c.run = [f, t, overflow](const uint8_t* in, uint8_t* out, size_t units, uint64_t, int threads) {
     return Convert(f, t, std::span<const uint8_t>(in, units * ElementBytes(f)),
                    std::span<uint8_t>(out, units * ElementBytes(t)), overflow, Impl::kSimd, threads);
   };
@@ -219,8 +328,8 @@ struct Buffer {
 };
 
 std::string SizeError(const StreamCodec& c, const std::string& path, uint64_t bytes) {
-  return fmt::format("{}: {} bytes is not a whole number of {}-byte input values ({})", path, bytes,
-                     c.in_unit, c.description);
+  return fmt::format("{}: {} bytes is not a whole number of {} ({} bytes each; {})", path, bytes,
+                     c.unit_name, c.in_unit, c.description);
 }
 
 // Regular file in, seekable file out: each thread converts its own chunks,
@@ -230,7 +339,7 @@ Status RunParallelFiles(const StreamCodec& c, const Input& in, AtomicOutput& out
   if (::ftruncate(out.fd(), static_cast<off_t>(units * c.out_unit)) != 0)
     return IoError("resize", out.path(), errno);
   constexpr size_t kChunkBytes = 256 << 10;  // input + output of a chunk stay within ~1 MiB of L2
-  const size_t chunk_units = std::max<size_t>(kChunkBytes / std::max(c.in_unit, c.out_unit), 64);
+  const size_t chunk_units = std::max<size_t>(kChunkBytes / std::max(c.in_unit, c.out_unit), 1);
   const uint64_t chunks = (units + chunk_units - 1) / chunk_units;
   std::atomic<uint64_t> next{0};
   std::atomic<bool> failed{false};
@@ -250,7 +359,7 @@ Status RunParallelFiles(const StreamCodec& c, const Input& in, AtomicOutput& out
       if (!got.ok()) s = got.take_error();
       else if (*got != nu * c.in_unit)
         s = MakeError(ErrorKind::kIo, "{}: the file shrank while being read", in.path);
-      if (s.ok()) s = c.run(ibuf, obuf, nu, 1);
+      if (s.ok()) s = c.run(ibuf, obuf, nu, u0, 1);
       if (s.ok()) s = WriteFull(out.fd(), out.path(), obuf, nu * c.out_unit, static_cast<int64_t>(u0 * c.out_unit));
       if (!s.ok()) {
         std::lock_guard<std::mutex> lock(mu);
@@ -276,7 +385,7 @@ Status RunSequential(const StreamCodec& c, const Input& in, AtomicOutput& out, i
   uint8_t* ibuf = ib.Get(chunk_units * c.in_unit);
   uint8_t* obuf = ob.Get(chunk_units * c.out_unit);
   size_t carry = 0;  // bytes of an incomplete unit kept from the previous read
-  uint64_t total = 0, written = 0;
+  uint64_t total = 0, written = 0, total_units = 0;
   for (;;) {
     const size_t want = chunk_units * c.in_unit - carry;
     BITSMITH_ASSIGN_OR_RETURN(const size_t got, ReadFull(in.fd, in.path, ibuf + carry, want, -1));
@@ -284,7 +393,8 @@ Status RunSequential(const StreamCodec& c, const Input& in, AtomicOutput& out, i
     const size_t have = carry + got;
     const size_t nu = have / c.in_unit;
     if (nu > 0) {
-      BITSMITH_RETURN_IF_ERROR(c.run(ibuf, obuf, nu, threads));
+      BITSMITH_RETURN_IF_ERROR(c.run(ibuf, obuf, nu, total_units, threads));
+      total_units += nu;
       BITSMITH_RETURN_IF_ERROR(WriteFull(out.fd(), out.path(), obuf, nu * c.out_unit,
                                          out.seekable() ? static_cast<int64_t>(written) : -1));
       written += nu * c.out_unit;
@@ -329,13 +439,34 @@ constexpr const char* kSemantics =
     "inf, fnuz formats -> 0x80, e8m0fnu -> 0xFF; with --saturate: +-max (also for +-inf inputs, as "
     "the OCP SAT mode). FP6/FP4 always saturate and map NaN to +0 (code 0x00). int8/uint8/int4/uint4: "
     "round to nearest even, then saturate to the range; NaN -> 0. Codes of 8 bits or fewer are "
-    "stored one per byte (low bits); f16/bf16 as little-endian uint16; '-' is stdin/stdout.";
+    "stored one per byte (low bits); f16/bf16 as little-endian uint16; '-' is stdin/stdout. "
+    "Block formats (q4_0, q4_k, iq4_xs, mxfp8_e4m3, ...): --row N values per row, IN holds whole "
+    "rows; bytes identical to ggml_quantize_chunk for ggml's types; NaN/inf inputs are refused "
+    "(exit 2, naming row and column).";
 
 struct EncodeOptions {
-  std::string to, from = "f32", in, out;
+  std::string to, from = "f32", in, out, weights;
   bool saturate = false;
   int threads = 0;
+  int64_t row = 0;
 };
+
+// --weights W.f32: exactly `row` little-endian float32 importance weights.
+Result<std::vector<float>> ReadWeights(const std::string& path, int64_t row) {
+  Input in;
+  BITSMITH_RETURN_IF_ERROR(in.Open(path));
+  if (!in.regular) return MakeError(ErrorKind::kBadInput, "--weights {}: not a regular file", path);
+  if (row <= 0)
+    return MakeError(ErrorKind::kBadUsage, "--weights needs --row N (one weight per column of a row)");
+  if (in.size != static_cast<uint64_t>(row) * 4)
+    return MakeError(ErrorKind::kBadInput, "--weights {}: {} bytes, expected {} ({} float32 weights, one per column)",
+                     path, in.size, row * 4, row);
+  std::vector<float> w(static_cast<size_t>(row));
+  BITSMITH_ASSIGN_OR_RETURN(const size_t got, ReadFull(in.fd, in.path, reinterpret_cast<uint8_t*>(w.data()),
+                                                       in.size, 0));
+  if (got != in.size) return MakeError(ErrorKind::kIo, "--weights {}: short read", path);
+  return w;
+}
 
 Runner SetupEncode(CLI::App& sub) {
   auto o = std::make_shared<EncodeOptions>();
@@ -343,6 +474,10 @@ Runner SetupEncode(CLI::App& sub) {
   sub.add_option("--to", o->to, "Target format (e4m3fn, e5m2, bf16, e2m1fn, int8, ...)")->required();
   sub.add_option("--from", o->from, "Input format: f32 (default), bf16 or f16");
   sub.add_flag("--saturate", o->saturate, "Clamp overflow and +-inf to +-max instead of NaN/inf");
+  sub.add_option("--row", o->row, "Block formats: values per row (IN holds whole rows; a multiple of the block size)");
+  sub.add_option("--weights", o->weights,
+                 "Block formats: raw file of N float32 importance weights used for every row (as "
+                 "llama-quantize passes from an imatrix)");
   sub.add_option("--threads", o->threads, "Threads (default: all cores)");
   sub.add_option("IN", o->in, "Input file of raw little-endian values, or - for stdin")->required();
   sub.add_option("OUT", o->out, "Output file (replaced atomically), or - for stdout")->required();
@@ -355,8 +490,15 @@ Runner SetupEncode(CLI::App& sub) {
       return ReportError(MakeError(ErrorKind::kBadUsage,
                                    "--from {}: encode reads f32, bf16 or f16 (use `bitsmith decode` "
                                    "for other formats)", o->from));
+    BlockOptions block;
+    block.row = o->row;
+    if (!o->weights.empty()) {
+      auto w = ReadWeights(o->weights, o->row);
+      if (!w.ok()) return ReportError(w.error());
+      block.weights = std::move(*w);
+    }
     auto codec = MakeStreamCodec("encode", *from, *to,
-                                 o->saturate ? Overflow::kSaturate : Overflow::kNonSaturating);
+                                 o->saturate ? Overflow::kSaturate : Overflow::kNonSaturating, block);
     if (!codec.ok()) return ReportError(codec.error());
     if (Status s = Stream(*codec, o->in, o->out, o->threads); !s.ok()) return ReportError(s.error());
     return kExitOk;
@@ -373,7 +515,8 @@ Runner SetupDecode(CLI::App& sub) {
   sub.footer(
       "Every code has an exact float32 value; NaN codes give the quiet NaN 0x7FC00000/0xFFC00000 "
       "with the code's sign. bf16 output is exact for every format of 8 bits or fewer; f16 input "
-      "is rounded to nearest even. '-' is stdin/stdout.");
+      "is rounded to nearest even. Block formats: IN holds whole blocks, decoded as ggml's "
+      "to_float (bf16 output rounds those floats to nearest even). '-' is stdin/stdout.");
   sub.add_option("--from", o->from, "Format of the input codes (e4m3fn, e5m2, bf16, int4, ...)")->required();
   sub.add_option("--to", o->to, "Output format: f32 (default) or bf16");
   sub.add_option("--threads", o->threads, "Threads (default: all cores)");
@@ -388,15 +531,15 @@ Runner SetupDecode(CLI::App& sub) {
       return ReportError(MakeError(ErrorKind::kBadUsage,
                                    "--to {}: decode writes f32 or bf16 (use `bitsmith encode` for "
                                    "other formats)", o->to));
-    auto codec = MakeStreamCodec("decode", *from, *to, Overflow::kNonSaturating);
+    auto codec = MakeStreamCodec("decode", *from, *to, Overflow::kNonSaturating, BlockOptions{});
     if (!codec.ok()) return ReportError(codec.error());
     if (Status s = Stream(*codec, o->in, o->out, o->threads); !s.ok()) return ReportError(s.error());
     return kExitOk;
   };
 }
 
-BITSMITH_COMMAND("encode", "Encode raw f32/bf16/f16 values to an element format", 20, SetupEncode);
-BITSMITH_COMMAND("decode", "Decode raw codes of an element format to f32 or bf16", 21, SetupDecode);
+BITSMITH_COMMAND("encode", "Encode raw f32/bf16/f16 values to an element or block format", 20, SetupEncode);
+BITSMITH_COMMAND("decode", "Decode raw codes or blocks to f32 or bf16", 21, SetupDecode);
 
 }  // namespace
 }  // namespace bitsmith::cli

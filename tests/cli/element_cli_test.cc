@@ -136,11 +136,11 @@ TEST_CASE("encode / decode errors: one line, exit 2, nothing written", "[cli][el
       {"encode --to e4m3fn " + Q(tmp / "seven.f32") + " " + Q(tmp / "out"), "7 bytes"},
       {"encode --to e9m9 " + Q(tmp / "seven.f32") + " " + Q(tmp / "out"), "unknown format"},
       {"encode --to e4m3fn " + Q(tmp / "missing.f32") + " " + Q(tmp / "out"), "cannot open"},
-      {"encode --to q4_k " + Q(tmp / "seven.f32") + " " + Q(tmp / "out"), "block format"},
+      {"encode --to q4_k " + Q(tmp / "seven.f32") + " " + Q(tmp / "out"), "needs --row N"},
       {"encode --to e4m3fn --from e5m2 " + Q(tmp / "seven.f32") + " " + Q(tmp / "out"), "--from"},
       {"decode --from e4m3fn --to e5m2 " + Q(tmp / "seven.f32") + " " + Q(tmp / "out"), "--to"},
       {"decode --from bf16 " + Q(tmp / "seven.f32") + " " + Q(tmp / "out"), "7 bytes"},
-      {"decode --from q8_0 " + Q(tmp / "seven.f32") + " " + Q(tmp / "out"), "block format"},
+      {"decode --from q8_0 " + Q(tmp / "seven.f32") + " " + Q(tmp / "out"), "not a whole number of 32-element q8_0 blocks"},
       {"encode --to e4m3fn " + Q(tmp.path()) + " " + Q(tmp / "out"), "directory"},
   };
   for (const Case& c : cases) {
