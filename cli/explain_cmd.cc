@@ -1,5 +1,7 @@
 // `bitsmith explain VALUE --format FMT [--json [FILE]]`: what a code means, or
 // which code a number becomes.
+// `bitsmith explain --format q4_k --block HEX|@FILE[:OFFSET] [--json [FILE]]`:
+// one block of a block format, field by field (cli/block_text.h).
 //
 //   VALUE a code:   0x5B, 0b0_1011_011 -> fields, unbiased exponent, class, the
 //                   exact value in decimal, the formula.
@@ -19,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/block_text.h"
 #include "cli/commands.h"
 #include "cli/element_text.h"
 #include "codecs/element.h"
@@ -90,15 +93,38 @@ Runner Setup(CLI::App& sub) {
   auto value = std::make_shared<std::string>();
   auto format = std::make_shared<std::string>();
   auto json = std::make_shared<JsonOut>();
+  auto block = std::make_shared<std::string>();
   sub.add_option("VALUE", *value, "A code (0x5B, 0b0_1011_011) or a number (3.14, -1e-3, inf, nan)");
-  sub.add_option("--format,-f", *format, "Element format (e4m3fn, e5m2, bf16, e2m1fn, int8, ...)")
+  sub.add_option("--format,-f", *format, "Element format (e4m3fn, e5m2, bf16, e2m1fn, int8, ...) or, with "
+                                         "--block, a block format (q4_k, q8_0, mxfp8_e4m3, ...)")
       ->required();
+  sub.add_option("--block", *block,
+                 "One block of a block format: hex bytes (spaces allowed) or @FILE[:OFFSET] (byte offset)");
   json->Add(sub);
   sub.allow_extras();  // lets "-1e-3" through (CLI11 would take it for option -1)
   CLI::App* app = &sub;
-  return [value, format, json, app]() -> int {
+  return [value, format, json, app, block]() -> int {
     std::string v = *value;
     const std::vector<std::string> extras = app->remaining();
+    if (!block->empty()) {
+      // ---- A block ----
+      if (!v.empty() || !extras.empty())
+        return ReportError(MakeError(ErrorKind::kBadUsage, "explain: give either VALUE or --block, not both"));
+      const auto t = FindDType(*format);
+      if (!t || !GetDType(*t).is_block())
+        return ReportError(MakeError(ErrorKind::kBadUsage,
+                                     "--format {}: --block needs a block format (see `bitsmith formats`)", *format));
+      auto bytes = ReadBlockArg(*t, *block);
+      if (!bytes.ok()) return ReportError(bytes.error());
+      auto d = DescribeBlock(*t, *bytes);
+      if (!d.ok()) return ReportError(d.error());
+      if (json->active()) {
+        if (Status s = json->Write(BlockJson(*d)); !s.ok()) return ReportError(s.error());
+        if (json->to_stdout()) return kExitOk;
+      }
+      PrintBlock(*d);
+      return kExitOk;
+    }
     if (v.empty() && extras.size() == 1) v = extras[0];
     else if (!extras.empty())
       return ReportError(MakeError(ErrorKind::kBadUsage, "explain: unexpected argument '{}'", extras[0]));
@@ -107,8 +133,8 @@ Runner Setup(CLI::App& sub) {
     if (f == nullptr) {
       if (auto t = FindDType(*format); t && GetDType(*t).is_block())
         return ReportError(MakeError(ErrorKind::kUnsupported,
-                                     "explain: {} is a block format; explain takes element formats "
-                                     "(block formats need --block HEX, not in this build)",
+                                     "explain: {} is a block format: explain one block with --block HEX "
+                                     "or --block @FILE:OFFSET",
                                      *format));
       return ReportError(MakeError(ErrorKind::kBadUsage,
                                    "--format {}: unknown element format (see `bitsmith formats`)", *format));

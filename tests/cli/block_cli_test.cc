@@ -8,11 +8,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "codecs/element.h"
 #include "codecs/quant.h"
@@ -132,6 +135,96 @@ TEST_CASE("encode/decode block types: errors are one line, exit 2, nothing writt
     CHECK(r.err.find(c.message) != std::string::npos);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
     CHECK_FALSE(fs::exists(tmp / "out"));
+  }
+}
+
+}  // namespace
+}  // namespace bitsmith
+
+namespace bitsmith {
+namespace {
+
+// Value of element e from the inspector's fields and levels, by the type's
+// formula (ggml's to_float, float32 in its order): an independent check that
+// the unpacked scales, mins and levels are the ones the dequantizer uses.
+std::optional<float> FromFields(DType t, const nlohmann::json& j, int e) {
+  const auto& f = j["fields"];
+  if (j["levels"].size() <= static_cast<size_t>(e) || j["levels"][e].is_null()) return std::nullopt;
+  const float L = j["levels"][e].get<int>();
+  auto field = [&](const char* n) { return f[n]["value"].get<float>(); };
+  auto sub = [&](int size) -> const nlohmann::json& { return j["sub_blocks"][e / size]; };
+  switch (t) {
+    case DType::kQ4_0: return (L - 8) * field("d");
+    case DType::kQ5_0: return (L - 16) * field("d");
+    case DType::kQ4_1: case DType::kQ5_1: return L * field("d") + field("m");
+    case DType::kQ8_0: return L * field("d");
+    case DType::kQ8_K: return field("d") * L;
+    case DType::kIQ4_XS: {
+      static constexpr float kv[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+      return sub(32)["effective_scale"].get<float>() * kv[static_cast<int>(L)];
+    }
+    case DType::kQ2_K: return sub(16)["effective_scale"].get<float>() * L - sub(16)["effective_min"].get<float>();
+    case DType::kQ3_K: case DType::kQ6_K: return sub(16)["effective_scale"].get<float>() * L;
+    case DType::kQ4_K: case DType::kQ5_K:
+      return sub(32)["effective_scale"].get<float>() * L - sub(32)["effective_min"].get<float>();
+    default: return std::nullopt;
+  }
+}
+
+TEST_CASE("explain --block: every block type, values = to_float, fields reproduce them", "[cli][block]") {
+  test::TempDir tmp;
+  constexpr int64_t kRow = 512;
+  std::vector<float> x = Gaussian(kRow * 2, 9, 0.05f);
+  std::vector<float> w(kRow, 1.f);
+  int described = 0;
+  for (int i = 0; i < kNumDTypes; ++i) {
+    const DType t = static_cast<DType>(i);
+    const DTypeInfo& info = GetDType(t);
+    if (!info.is_block() || t == DType::kNVFP4 || GetBlockCodec(t) == nullptr) continue;
+    std::vector<uint8_t> q(*RowBytes(t, kRow) * 2);
+    REQUIRE(QuantizeRows(t, x, q, kRow, w.data()).ok());
+    WriteBytes(tmp / "q.bin", q.data(), q.size());
+    std::vector<float> y(x.size());
+    REQUIRE(DequantizeRows(t, q, y).ok());
+    const int blk = 3 % static_cast<int>(q.size() / info.block_bytes);
+    const std::string cmd = Exe() + " explain --format " + std::string(info.name) + " --block @" +
+                            (tmp / "q.bin").string() + ":" + std::to_string(blk * info.block_bytes) + " --json";
+    auto r = test::Run(cmd);
+    INFO(cmd << "\n" << r.err);
+    REQUIRE(r.status == 0);
+    const auto j = nlohmann::json::parse(r.out);
+    REQUIRE(j["values"].size() == static_cast<size_t>(info.block_elems));
+    CHECK(j["bpw"].get<double>() == info.bits_per_weight());
+    for (int e = 0; e < info.block_elems; ++e) {
+      const float v = j["values"][e].get<float>();
+      INFO(info.name << " element " << e);
+      REQUIRE(v == y[static_cast<size_t>(blk * info.block_elems + e)]);
+      if (auto g = FromFields(t, j, e)) REQUIRE(*g == v);
+    }
+    // The human table prints without error too.
+    r = test::Run(Exe() + " explain --format " + std::string(info.name) + " --block @" + (tmp / "q.bin").string());
+    CHECK(r.status == 0);
+    ++described;
+  }
+  CHECK(described >= 20);
+  // Hex input (spaces allowed) equals the file input.
+  std::vector<uint8_t> q(*RowBytes(DType::kQ4_0, kRow));
+  REQUIRE(QuantizeRows(DType::kQ4_0, std::span<const float>(x.data(), kRow), q, kRow).ok());
+  std::string hex;
+  for (int b = 0; b < 18; ++b) hex += fmt::format("{:02x}{}", q[b], b % 2 ? " " : "");
+  auto r = test::Run(Exe() + " explain --format q4_0 --block '" + hex + "' --json");
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  std::vector<float> y(32);
+  REQUIRE(DequantizeRows(DType::kQ4_0, std::span<const uint8_t>(q.data(), 18), y).ok());
+  for (int e = 0; e < 32; ++e) CHECK(j["values"][e].get<float>() == y[e]);
+  // Errors: exit 2, one line.
+  for (const std::string args : {"--format q4_0 --block 00ff", "--format e4m3fn --block 00",
+                                 "--format q4_0 --block zz", "--format q4_0 --block @/nonexistent",
+                                 "--format q4_0 0x12 --block 00"}) {
+    r = test::Run(Exe() + " explain " + args);
+    INFO(args << " -> " << r.err);
+    CHECK(r.status == 2);
   }
 }
 
