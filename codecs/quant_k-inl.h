@@ -469,7 +469,9 @@ HWY_INLINE QxLanes QxFitLanes(int n, int nmax, const float* HWY_RESTRICT xt,
   const VF iscale0 = hn::Div(hn::Set(d, static_cast<float>(-nmax)), max);
   VF sumlx, suml2;
   sums(iscale0, sumlx, suml2);
-  VF scale = hn::IfThenElseZero(hn::Ne(suml2, zero), hn::Div(sumlx, suml2));
+  // C's `suml2 ? sumlx/suml2 : 0` is true for NaN; Highway's float Ne is ordered
+  // on AVX2/AVX-512 (NaN != 0 is false there, true on SSE4), so: not (== 0).
+  VF scale = hn::IfThenElseZero(hn::Not(hn::Eq(suml2, zero)), hn::Div(sumlx, suml2));
   VF best = hn::Mul(scale, sumlx);
   VF lev_iscale = iscale0;
   // 4. is = -9..9: keep a candidate when sumlx^2 > best*suml2.

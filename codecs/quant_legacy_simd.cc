@@ -15,8 +15,11 @@
 // TruncToInt32X86 in codecs/quant_legacy.h) on every target, so degenerate
 // blocks (a scale whose inverse overflows) give the reference's bytes too.
 //
-// The imatrix paths and iq4_nl/iq4_xs quantization (searches whose float sums
-// must keep ggml's sequential order) run the scalar reference.
+// The imatrix paths of q4_0/q5_0 (make_qx_quants) and q4_1/q5_1
+// (make_qkx3_quants) are searches whose float sums must keep ggml's sequential
+// order: they run one block per lane with the lane-wise searches of the k-quant
+// quantizers (codecs/quant_k-inl.h: QxFitLanes, MinMaxFitLanes), as q6_k's and
+// q4_k's imatrix paths do. iq4_nl/iq4_xs quantization runs the scalar reference.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "codecs/quant_legacy_simd.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -25,7 +28,9 @@
 #include <cstdint>
 #include <cstring>  // std::memcpy, std::memset
 
+#include "codecs/quant_k-inl.h"  // per-target lane-wise searches (bitsmith::kquant::HWY_NAMESPACE)
 #include "codecs/quant_legacy.h"
+#include "codecs/quant_search.h"
 #include "formats/blocks_legacy.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -217,13 +222,121 @@ HWY_INLINE float Q8Levels(const float* HWY_RESTRICT x, int8_t* HWY_RESTRICT qs, 
 }
 
 // ===========================================================================
+// Imatrix paths: one 32-element block per lane.
+//
+// ggml (quantize_row_q4_0_impl ... q5_1_impl), per row:
+//   1. sigma2 = sum(x^2) / n_per_row over the whole row, sequentially;
+//   2. per block, weight[j] = qw[j] * sqrtf(sigma2 + x[j]^2);
+//   3. q4_0/q5_0: d = make_qx_quants(32, nmax 8/16, rmse_type 1, weight), the
+//      levels being the search's own; q4_1/q5_1: d = make_qkx3_quants(32, nmax
+//      15/31, weight, rmin -0.9, rdelta 0.05, nstep 36), m = -the_min;
+//   4. fp16 d (and m), levels packed as in the plain path.
+// Steps 2-3 run lane-wise (each lane the scalar sequence of its block: IEEE
+// mul/add/sqrt/div are exact per lane, no FMA); step 1 is a scalar sequential
+// sum per row, computed once; step 4 is the scalar packers of formats/.
+// ===========================================================================
+namespace kq = bitsmith::kquant::HWY_NAMESPACE;
+
+enum class ImatrixKind { kQ4_0, kQ5_0, kQ4_1, kQ5_1 };
+
+// Step 1 (RowSigma2 of the reference: the same sequential float sum).
+inline float RowSigma2Seq(const float* x, int64_t n_per_row) {
+  float sum_x2 = 0;
+  for (int64_t j = 0; j < n_per_row; ++j) sum_x2 += x[j] * x[j];
+  return sum_x2 / static_cast<float>(n_per_row);
+}
+
+template <ImatrixKind kKind>
+void QuantizeImatrixLanes(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
+                          const float* HWY_RESTRICT imatrix) {
+  constexpr bool kAffine = kKind == ImatrixKind::kQ4_1 || kKind == ImatrixKind::kQ5_1;
+  constexpr int kNmax = kKind == ImatrixKind::kQ4_0 ? 8 : kKind == ImatrixKind::kQ5_0 ? 16
+                        : kKind == ImatrixKind::kQ4_1 ? 15 : 31;
+  const kq::DF d;
+  const kq::DI di;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t nb_row = n_per_row / kQK_Legacy;
+  const int64_t nblocks = nrows * nb_row;
+  HWY_ALIGN float xt[kQK_Legacy * kq::kMaxN], wt[kQK_Legacy * kq::kMaxN];
+  HWY_ALIGN float scratch[2 * kQK_Legacy * kq::kMaxN];
+  HWY_ALIGN float sigma[kq::kMaxN], scale_lanes[kq::kMaxN], min_lanes[kq::kMaxN];
+  HWY_ALIGN int32_t x_offs[kq::kMaxN], qw_offs[kq::kMaxN], levels[kQK_Legacy * kq::kMaxN];
+  int64_t sigma_row = -1;  // row whose sigma2 is cached (rows are visited in order)
+  float sigma_value = 0;
+  for (int64_t b0 = 0; b0 < nblocks; b0 += N) {
+    const int64_t valid = nblocks - b0 < N ? nblocks - b0 : N;
+    for (int64_t b = 0; b < N; ++b) {  // padding lanes repeat the last block
+      const int64_t blk = b0 + (b < valid ? b : valid - 1);
+      const int64_t row = blk / nb_row;
+      if (row != sigma_row) {
+        sigma_row = row;
+        sigma_value = RowSigma2Seq(src + row * n_per_row, n_per_row);  // 1.
+      }
+      sigma[b] = sigma_value;
+      x_offs[b] = static_cast<int32_t>(kQK_Legacy * (blk - b0));
+      qw_offs[b] = static_cast<int32_t>(kQK_Legacy * (blk % nb_row));
+    }
+    kq::Transpose(src + kQK_Legacy * b0, x_offs, kQK_Legacy, xt);
+    kq::Transpose(imatrix, qw_offs, kQK_Legacy, wt);
+    // 2. weight = qw * sqrt(sigma2 + x*x), lane-wise.
+    const kq::VF vsigma = hn::Load(d, sigma);
+    for (int e = 0; e < kQK_Legacy; ++e) {
+      const kq::VF x = hn::Load(d, xt + e * N);
+      hn::Store(hn::Mul(hn::Load(d, wt + e * N), hn::Sqrt(hn::Add(vsigma, hn::Mul(x, x)))), d, wt + e * N);
+    }
+    // 3. The search, and its levels.
+    if constexpr (kAffine) {
+      const kq::MinMaxLanes fit = kq::MinMaxFitLanes<true, false>(
+          kQK_Legacy, quant::ImatrixMinMaxSearch(kNmax), xt, wt, scratch);
+      hn::Store(fit.scale, d, scale_lanes);
+      hn::Store(hn::Neg(fit.the_min), d, min_lanes);  // m = -the_min
+      for (int e = 0; e < kQK_Legacy; ++e) {
+        const kq::VF x = hn::Load(d, xt + e * N);
+        const kq::VI l = kq::ClampI(kq::NearestIntV(d, hn::Mul(fit.lev_iscale, hn::Sub(x, fit.lev_min))), 0, kNmax);
+        hn::Store(l, di, levels + e * N);
+      }
+    } else {
+      const kq::QxLanes fit = kq::QxFitLanes(kQK_Legacy, kNmax, xt, wt, scratch);
+      hn::Store(fit.scale, d, scale_lanes);
+      for (int e = 0; e < kQK_Legacy; ++e)
+        hn::Store(kq::QxLevelsV(hn::Load(d, xt + e * N), fit.lev_iscale, kNmax), di, levels + e * N);
+    }
+    // 4. Store the valid lanes' blocks.
+    for (int64_t b = 0; b < valid; ++b) {
+      uint8_t L[kQK_Legacy];
+      for (int j = 0; j < kQK_Legacy; ++j) L[j] = static_cast<uint8_t>(levels[j * N + b]);
+      if constexpr (kKind == ImatrixKind::kQ4_0) {
+        BlockQ4_0& blk = static_cast<BlockQ4_0*>(dst)[b0 + b];
+        blk.d.set_f32(scale_lanes[b]);
+        PackNibbles32(L, blk.qs);
+      } else if constexpr (kKind == ImatrixKind::kQ5_0) {
+        BlockQ5_0& blk = static_cast<BlockQ5_0*>(dst)[b0 + b];
+        blk.d.set_f32(scale_lanes[b]);
+        PackQ5Levels(L, blk.qs, blk.qh);
+      } else if constexpr (kKind == ImatrixKind::kQ4_1) {
+        BlockQ4_1& blk = static_cast<BlockQ4_1*>(dst)[b0 + b];
+        blk.d.set_f32(scale_lanes[b]);
+        blk.m.set_f32(min_lanes[b]);
+        PackNibbles32(L, blk.qs);
+      } else {
+        BlockQ5_1& blk = static_cast<BlockQ5_1*>(dst)[b0 + b];
+        blk.d.set_f32(scale_lanes[b]);
+        blk.m.set_f32(min_lanes[b]);
+        PackQ5Levels(L, blk.qs, blk.qh);
+      }
+    }
+  }
+  ZeroUpper();
+}
+
+// ===========================================================================
 // Exported kernels. The plain paths run over nrows * n_per_row values as one
-// sequence of blocks; with an imatrix they defer to the references.
+// sequence of blocks; the imatrix paths row by row (sigma2 is per row).
 // ===========================================================================
 
 void QuantizeQ4_0Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
                       const float* imatrix) {
-  if (imatrix != nullptr) return QuantizeQ4_0Ref(src, dst, nrows, n_per_row, imatrix);
+  if (imatrix != nullptr) return QuantizeImatrixLanes<ImatrixKind::kQ4_0>(src, dst, nrows, n_per_row, imatrix);
   auto* y = static_cast<BlockQ4_0*>(dst);
   VI q[kMaxVecs];
   for (int64_t i = 0; i < nrows * (n_per_row / kQK_Legacy); ++i) {
@@ -235,7 +348,7 @@ void QuantizeQ4_0Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, i
 
 void QuantizeQ5_0Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
                       const float* imatrix) {
-  if (imatrix != nullptr) return QuantizeQ5_0Ref(src, dst, nrows, n_per_row, imatrix);
+  if (imatrix != nullptr) return QuantizeImatrixLanes<ImatrixKind::kQ5_0>(src, dst, nrows, n_per_row, imatrix);
   auto* y = static_cast<BlockQ5_0*>(dst);
   VI q[kMaxVecs];
   for (int64_t i = 0; i < nrows * (n_per_row / kQK_Legacy); ++i) {
@@ -249,7 +362,7 @@ void QuantizeQ5_0Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, i
 
 void QuantizeQ4_1Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
                       const float* imatrix) {
-  if (imatrix != nullptr) return QuantizeQ4_1Ref(src, dst, nrows, n_per_row, imatrix);
+  if (imatrix != nullptr) return QuantizeImatrixLanes<ImatrixKind::kQ4_1>(src, dst, nrows, n_per_row, imatrix);
   auto* y = static_cast<BlockQ4_1*>(dst);
   VI q[kMaxVecs];
   for (int64_t i = 0; i < nrows * (n_per_row / kQK_Legacy); ++i) {
@@ -261,7 +374,7 @@ void QuantizeQ4_1Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, i
 
 void QuantizeQ5_1Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
                       const float* imatrix) {
-  if (imatrix != nullptr) return QuantizeQ5_1Ref(src, dst, nrows, n_per_row, imatrix);
+  if (imatrix != nullptr) return QuantizeImatrixLanes<ImatrixKind::kQ5_1>(src, dst, nrows, n_per_row, imatrix);
   auto* y = static_cast<BlockQ5_1*>(dst);
   VI q[kMaxVecs];
   for (int64_t i = 0; i < nrows * (n_per_row / kQK_Legacy); ++i) {
