@@ -25,6 +25,7 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>  // std::memcpy, std::memset
 
@@ -176,6 +177,61 @@ HWY_INLINE void SymmetricLevels(const float* HWY_RESTRICT x, PackedF16* d_out, V
   }
 }
 
+// q4_0 / q5_0 plain, a batch of blocks at a time: steps 1.-2. of
+// SymmetricLevels (signed abs max, d = max / -nmax, id = 1/d) run one block per
+// lane on the transposed batch (codecs/quant_k-inl.h Transpose), which replaces
+// two horizontal reductions per block by lane-wise compares: `if (amax <
+// |x|) { amax = |x|; max = x; }` in element order is a strict greater-than
+// select per lane (first element wins ties, +0 stays when all are zero). Step 3
+// then runs per block in the natural layout, as in SymmetricLevels.
+namespace kq = bitsmith::kquant::HWY_NAMESPACE;
+
+template <int kNmax>
+HWY_INLINE void SymmetricScalesBatch(const float* HWY_RESTRICT x0, int64_t valid,
+                                     float* HWY_RESTRICT d_out, float* HWY_RESTRICT id_out) {
+  const kq::DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  HWY_ALIGN float xt[kQK_Legacy * kq::kMaxN];
+  HWY_ALIGN int32_t offs[kq::kMaxN];
+  for (int64_t b = 0; b < N; ++b) offs[b] = static_cast<int32_t>(kQK_Legacy * (b < valid ? b : valid - 1));
+  kq::Transpose(x0, offs, kQK_Legacy, xt);
+  kq::VF amax = hn::Zero(d), max = hn::Zero(d);
+  for (int e = 0; e < kQK_Legacy; ++e) {
+    const kq::VF x = hn::Load(d, xt + e * N);
+    const auto gt = hn::Gt(hn::Abs(x), amax);
+    amax = hn::IfThenElse(gt, hn::Abs(x), amax);
+    max = hn::IfThenElse(gt, x, max);
+  }
+  const kq::VF vd = hn::Div(max, hn::Set(d, static_cast<float>(-kNmax)));
+  const kq::VF vid = hn::IfThenZeroElse(hn::Eq(vd, hn::Zero(d)), hn::Div(hn::Set(d, 1.0f), vd));
+  hn::Store(vd, d, d_out);
+  hn::Store(vid, d, id_out);
+}
+
+// Step 3 of SymmetricLevels for a block whose id is known.
+template <int kNmax>
+HWY_INLINE void SymmetricLevelsWithScale(const float* HWY_RESTRICT x, float id, VI* q) {
+  const DF df;
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const VF vid = hn::Set(df, id);
+  const VF bias = hn::Set(df, static_cast<float>(kNmax) + 0.5f);
+  const VI cap = hn::Set(di, 2 * kNmax - 1);
+  if (std::isfinite(id)) {
+    // |x * id| <= |max * id| ~ nmax, so x*id + nmax + 0.5 is in [0, 2*nmax + 1]:
+    // the x86 truncation is a plain conversion and the int8 wrap a no-op.
+    for (int k = 0; k < kQK_Legacy / N; ++k) {
+      const VF v = hn::Add(hn::Mul(hn::LoadU(df, x + k * N), vid), bias);
+      q[k] = hn::Min(hn::ConvertTo(di, v), cap);
+    }
+    return;
+  }
+  for (int k = 0; k < kQK_Legacy / N; ++k) {  // id = inf (d subnormal): x*id may be NaN or inf
+    const VF v = hn::Add(hn::Mul(hn::LoadU(df, x + k * N), vid), bias);
+    q[k] = hn::Min(LowByteSigned(TruncX86(v)), cap);
+  }
+}
+
 // q4_1 (kNmax 15) / q5_1 (31), plain: quantize_row_q4_1_ref / q5_1_ref.
 template <int kNmax>
 HWY_INLINE void AffineLevels(const float* HWY_RESTRICT x, PackedF16* d_out, PackedF16* m_out,
@@ -235,8 +291,6 @@ HWY_INLINE float Q8Levels(const float* HWY_RESTRICT x, int8_t* HWY_RESTRICT qs, 
 // mul/add/sqrt/div are exact per lane, no FMA); step 1 is a scalar sequential
 // sum per row, computed once; step 4 is the scalar packers of formats/.
 // ===========================================================================
-namespace kq = bitsmith::kquant::HWY_NAMESPACE;
-
 enum class ImatrixKind { kQ4_0, kQ5_0, kQ4_1, kQ5_1 };
 
 // Step 1 (RowSigma2 of the reference: the same sequential float sum).
@@ -339,9 +393,18 @@ void QuantizeQ4_0Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, i
   if (imatrix != nullptr) return QuantizeImatrixLanes<ImatrixKind::kQ4_0>(src, dst, nrows, n_per_row, imatrix);
   auto* y = static_cast<BlockQ4_0*>(dst);
   VI q[kMaxVecs];
-  for (int64_t i = 0; i < nrows * (n_per_row / kQK_Legacy); ++i) {
-    SymmetricLevels<8>(src + i * kQK_Legacy, &y[i].d, q);
-    PackNibbles<false>(q, y[i].qs);
+  const int64_t nblocks = nrows * (n_per_row / kQK_Legacy);
+  const int64_t N = static_cast<int64_t>(hn::Lanes(kq::DF()));
+  HWY_ALIGN float dl[kq::kMaxN], idl[kq::kMaxN];
+  for (int64_t b0 = 0; b0 < nblocks; b0 += N) {
+    const int64_t valid = nblocks - b0 < N ? nblocks - b0 : N;
+    SymmetricScalesBatch<8>(src + b0 * kQK_Legacy, valid, dl, idl);
+    for (int64_t b = 0; b < valid; ++b) {
+      const int64_t i = b0 + b;
+      y[i].d.set_f32(dl[b]);
+      SymmetricLevelsWithScale<8>(src + i * kQK_Legacy, idl[b], q);
+      PackNibbles<false>(q, y[i].qs);
+    }
   }
   ZeroUpper();
 }
@@ -351,8 +414,14 @@ void QuantizeQ5_0Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, i
   if (imatrix != nullptr) return QuantizeImatrixLanes<ImatrixKind::kQ5_0>(src, dst, nrows, n_per_row, imatrix);
   auto* y = static_cast<BlockQ5_0*>(dst);
   VI q[kMaxVecs];
-  for (int64_t i = 0; i < nrows * (n_per_row / kQK_Legacy); ++i) {
-    SymmetricLevels<16>(src + i * kQK_Legacy, &y[i].d, q);
+  const int64_t nblocks = nrows * (n_per_row / kQK_Legacy);
+  const int64_t N = static_cast<int64_t>(hn::Lanes(kq::DF()));
+  HWY_ALIGN float dl[kq::kMaxN], idl[kq::kMaxN];
+  for (int64_t i = 0; i < nblocks; ++i) {
+    const int64_t b = i % N;
+    if (b == 0) SymmetricScalesBatch<16>(src + i * kQK_Legacy, nblocks - i < N ? nblocks - i : N, dl, idl);
+    y[i].d.set_f32(dl[b]);
+    SymmetricLevelsWithScale<16>(src + i * kQK_Legacy, idl[b], q);
     PackNibbles<true>(q, y[i].qs);
     const uint32_t qh = HighBits(q);
     std::memcpy(y[i].qh, &qh, 4);  // little-endian host
