@@ -87,11 +87,11 @@ void PrintHuman(const Plan& p, const std::vector<PlanTensor>& tensors, const std
   fmt::print("  {:<11}{} bytes ({:.3f} GiB, {:.3f} bpw) over {} parameters\n", "target",
              WithSeparators(p.budget_bytes), GiB(p.budget_bytes), p.target_bpw, WithSeparators(p.total_params));
   fmt::print("  {:<11}{} bytes ({:.3f} GiB, {:.3f} bpw)\n", "achieved", WithSeparators(p.bytes), GiB(p.bytes), p.bpw);
-  fmt::print("  {:<11}{:.6e} = sum of params x {} (mean {:.4e}, SNR {:.2f} dB)\n", "error", p.objective,
+  fmt::print("  {:<11}{:.6e} (sum of params x {}; mean {:.3e}, SNR {:.2f} dB)\n", "error", p.objective,
              imatrix ? "imatrix_rel_rmse^2" : "rel_rmse^2", p.MeanError(),
              p.MeanError() > 0 ? -10 * std::log10(p.MeanError()) : INFINITY);
-  fmt::print("  {:<11}{:.6e} (Lagrangian); gap {:.3e} ({:.2e} relative), {}\n", "bound", p.bound, p.gap, p.rel_gap,
-             p.proven_optimal ? "proven optimal" : "not proven optimal (gap is an upper bound on the distance)");
+  fmt::print("  {:<11}{:.6e} (Lagrangian); gap {:.3e} ({:.2e} relative): {}\n", "bound", p.bound, p.gap,
+             p.rel_gap, p.proven_optimal ? "proven optimal" : "not proven optimal");
 
   // 1. Parameters per stored type.
   std::map<std::string, std::pair<uint64_t, std::pair<uint64_t, size_t>>> by_type;  // params, bytes, tensors
@@ -152,9 +152,9 @@ void PrintHuman(const Plan& p, const std::vector<PlanTensor>& tensors, const std
   }
   size_t kept = 0;
   for (const PlanTensor& t : tensors) kept += t.candidates.size() == 1;
-  fmt::print("\n  {} tensors ({} with a single candidate: 1-D, kept, or pinned){}\n", tensors.size(), kept,
-             recipe_out.empty() ? "; -o FILE writes the recipe for `convert --recipe`"
-                                : fmt::format("; recipe written to {}", recipe_out));
+  fmt::print("\n  {} tensors, {} with a single candidate (1-D, kept or pinned)\n", tensors.size(), kept);
+  if (recipe_out.empty()) fmt::print("  -o FILE writes the recipe for `convert --recipe`\n");
+  else fmt::print("  recipe: {}\n", recipe_out);
 }
 
 Runner Setup(CLI::App& sub) {
@@ -274,7 +274,7 @@ Runner Setup(CLI::App& sub) {
       if (Status s = json->Write(j); !s.ok()) return ReportError(s.error());
       if (json->to_stdout()) return kExitOk;
     }
-    fmt::print("types: {}\n", TypeList(types));
+    fmt::print("types: {}\n", TypeList(types).substr(0, 93));
     PrintHuman(*plan, *tensors, source, use_imatrix, opt->recipe_out);
     return kExitOk;
   };

@@ -41,13 +41,14 @@ double GiB(uint64_t b) { return static_cast<double>(b) / 1073741824.0; }
 
 // SNR in dB for a table cell of 6 characters: "inf" for exact, "-" when undefined.
 std::string SnrCell(const ErrorMetrics& m) {
-  if (std::isnan(m.snr_db)) return "nan";
+  if (std::isnan(m.snr_db)) return "n/a";
   if (std::isinf(m.snr_db)) return m.snr_db > 0 ? "exact" : "-inf";
   return fmt::format("{:.1f}", m.snr_db);
 }
 
 // A relative error as a short number: 3 significant digits.
 std::string RelCell(double r) {
+  if (std::isnan(r)) return "n/a";
   if (!std::isfinite(r)) return "inf";
   if (r == 0) return "0";
   return fmt::format("{:.2e}", r);

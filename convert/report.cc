@@ -68,6 +68,9 @@ struct Work {
   std::vector<float> scales;
   Status scales_status = Status::Ok();
   std::atomic<uint64_t> chunks_left{0};
+  // Non-finite reference values (NaN/inf weights): nothing can be quantized.
+  uint64_t nonfinite = 0;          // under mu
+  uint64_t first_bad = UINT64_MAX; // element index of the first one seen (smallest)
 };
 
 struct Item {
@@ -262,6 +265,22 @@ class Measurer {
     const uint64_t cols = w.cols, rows = it.r1 - it.r0, n = rows * cols;
     BITSMITH_RETURN_IF_ERROR(Reference(w, it.r0, it.r1, b));
     const float* x = b.x.data();
+    // 1. Non-finite reference values: count them and skip the chunk (a tensor
+    //    holding any is reported with null metrics and kept at its source type).
+    if (!std::isfinite(MaxAbs(x, static_cast<size_t>(n), o_.impl))) {
+      uint64_t bad = 0, first = UINT64_MAX;
+      for (uint64_t i = 0; i < n; ++i)
+        if (!std::isfinite(x[i])) {
+          ++bad;
+          first = std::min(first, it.r0 * cols + i);
+        }
+      std::lock_guard<std::mutex> l(w.mu);
+      w.nonfinite += bad;
+      w.first_bad = std::min(w.first_bad, first);
+      if (w.chunks_left.fetch_sub(1) == 1) std::vector<float>().swap(w.scales);
+      if (o_.progress) o_.progress->fetch_add(n, std::memory_order_relaxed);
+      return Status::Ok();
+    }
     const float* q = x;
     if (w.bf16_input && !o_.fp8_via_f32) {
       uint16_t* h = Grow(b.u16, n);
@@ -471,6 +490,7 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
     rt.shape = t.shape;
     rt.params = t.elements();
     rt.source_dtype = t.dtype_name();
+    rt.source_bytes = t.nbytes;
     rt.layer = LayerOf(t.name);
     rt.kind = KindOf(t.name);
     auto w = std::make_unique<Work>();
@@ -481,6 +501,7 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
     if (w->matrix_rows == 0) w->matrix_rows = 1;
     const long sc = scale_of[i];
     if (sc >= 0) {
+      rt.source_bytes += ck.tensors[static_cast<size_t>(sc)].nbytes;
       w->scaled_fp8 = true;
       w->scale = sc;
       for (const Fp8Scaled& s : fp8.scaled)
@@ -566,6 +587,11 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
       ReportCandidate& c = rt.candidates[k];
       const size_t op = w.cand_op[k];
       c.metrics = w.ops[op].kind == OpKind::kExact ? ExactMetrics(rt.params, w.imatrix != nullptr) : w.acc[op].Finish();
+      if (w.nonfinite && w.ops[op].kind != OpKind::kExact) {
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        c.metrics.rmse = c.metrics.rel_rmse = c.metrics.snr_db = c.metrics.max_abs_err = c.metrics.cosine = nan;
+        if (c.metrics.imatrix_rel_rmse) c.metrics.imatrix_rel_rmse = nan;
+      }
       const double n = static_cast<double>(rt.params);
       const double r2 = c.metrics.rel_rmse * c.metrics.rel_rmse;
       err[k].Add(n * r2);
@@ -576,6 +602,20 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
       L.mean_rel_mse[k] += n * r2;  // divided by params below
     }
   }
+  std::vector<std::string> bad;
+  for (size_t ti = 0; ti < rep.tensors.size(); ++ti) {
+    const Work& w = *work[ti];
+    ReportTensor& rt = rep.tensors[ti];
+    if (!w.nonfinite) continue;
+    rt.nonfinite = w.nonfinite;
+    bad.push_back(fmt::format("'{}' ({} value(s), the first at row {}, column {})", rt.name, w.nonfinite,
+                              w.first_bad / w.cols, w.first_bad % w.cols));
+  }
+  if (!bad.empty())
+    rep.warnings.push_back(fmt::format(
+        "{} tensor(s) hold non-finite values and cannot be quantized: {}{}; their metrics are null and the planner "
+        "keeps them in their source type",
+        bad.size(), bad[0], bad.size() > 1 ? fmt::format(" and {} more (--json lists them)", bad.size() - 1) : ""));
   for (size_t k = 0; k < o.types.size(); ++k) {
     ReportTotal& t = rep.totals[k];
     t.type = o.types[k];
@@ -645,7 +685,15 @@ nlohmann::json ReportToJson(const Report& r) {
     jt["source_dtype"] = t.source_dtype;
     json cands = json::object();
     const ReportCandidate* kept = t.kept_only ? KeptCandidate(t) : nullptr;
-    if (kept) {
+    if (t.nonfinite) {
+      // Nothing can be quantized: the one candidate is the source type, copied unchanged.
+      ReportCandidate c;
+      c.type_name = t.source_dtype;
+      c.bytes = t.source_bytes;
+      c.bpw = t.params ? 8.0 * static_cast<double>(c.bytes) / static_cast<double>(t.params) : 0.0;
+      c.metrics = ExactMetrics(t.params, false);
+      cands[t.source_dtype] = CandidateJson(c);
+    } else if (kept) {
       cands[kept->type_name] = CandidateJson(*kept);
     } else {
       for (const ReportCandidate& c : t.candidates) cands[std::string(GetDType(c.requested).name)] = CandidateJson(c);

@@ -86,6 +86,11 @@ struct ReportTensor {
   std::vector<uint64_t> shape;
   uint64_t params = 0;
   std::string source_dtype;    // "bf16", "e4m3fn", "q5_0", ...
+  uint64_t source_bytes = 0;   // its bytes in the checkpoint (FP8 scale included)
+  // Non-finite reference values (NaN/inf weights): no candidate can be measured
+  // (null metrics except for kept types); JSON shows one candidate, the source
+  // type unchanged, so a plan keeps the tensor as it is.
+  uint64_t nonfinite = 0;
   bool kept_only = false;      // 1-D or passthrough: one candidate in JSON (the type it keeps)
   int layer = -1;              // from "layers.N" / "blk.N" / "h.N" / "blocks.N"; -1: none
   std::string kind;            // "self_attn.q_proj", "mlp.experts.*.down_proj", "attn_q", ...
