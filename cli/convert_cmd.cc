@@ -1,8 +1,11 @@
 // `bitsmith convert IN OUT [options]`: FP8 -> BF16 as DeepSeek's fp8_cast_bf16,
 // casts, FP8 block quantization, GGUF quantize / requantize / dequantize.
+#include <unistd.h>  // isatty
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -50,6 +53,17 @@ Result<ConvertOptions> MakeOptions(const Args& a) {
     o.rules.push_back(std::move(rule));
   }
   for (const std::string& path : a.recipes) {
+    // A recipe is a small text file: refuse devices, pipes and anything over
+    // 1 MiB instead of reading without bound.
+    std::error_code ec;
+    const auto st = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(st))
+      return MakeError(ErrorKind::kBadUsage, "--recipe {}: no such file", path);
+    if (!std::filesystem::is_regular_file(st))
+      return MakeError(ErrorKind::kBadUsage, "--recipe {}: not a regular file", path);
+    if (std::filesystem::file_size(path, ec) > (uint64_t{1} << 20))
+      return MakeError(ErrorKind::kBadUsage, "--recipe {}: larger than 1 MiB; a recipe is one REGEX=TYPE per line",
+                       path);
     std::ifstream f(path, std::ios::binary);
     if (!f) return MakeError(ErrorKind::kBadUsage, "--recipe {}: cannot read", path);
     std::stringstream ss;
@@ -128,11 +142,12 @@ void PrintSummary(const ConversionPlan& p) {
   if (!p.container_note.empty()) fmt::print("  note      {}\n", p.container_note);
 }
 
-// The progress line (stderr, terminals only): bytes, rate, ETA, current file.
+// The progress line (stderr): bytes, rate, ETA, current file. Only when both
+// stdout and stderr are terminals (nothing of it in logs or pipes), never with -q.
 class ProgressLine {
  public:
   explicit ProgressLine(ConvertProgress& p) : p_(p) {
-    if (!StderrIsTerminal() || Quiet()) return;
+    if (::isatty(STDOUT_FILENO) != 1 || !StderrIsTerminal() || Quiet()) return;
     thread_ = std::thread([this] {
       const auto t0 = std::chrono::steady_clock::now();
       while (!stop_.load()) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <bit>      // std::bit_cast, std::rotl
+#include <chrono>
+#include <cstdlib>  // std::getenv (test hook)
 #include <cmath>    // std::isfinite
 #include <cstring>  // std::memcpy
 #include <mutex>
@@ -22,6 +24,15 @@ constexpr uint64_t kChunkElems = uint64_t{1} << 20;
 constexpr uint64_t kCopyChunk = uint64_t{8} << 20;
 // Cap on all threads' buffers together.
 constexpr uint64_t kBufferBudget = uint64_t{320} << 20;
+
+// Test hook: BITSMITH_TEST_ITEM_DELAY_US=N sleeps N microseconds after every
+// work item, so that tests can kill or race a conversion mid-run
+// (tests/convert/convert_fault_test.cc). Never set in normal use.
+std::chrono::microseconds TestItemDelay() {
+  const char* v = std::getenv("BITSMITH_TEST_ITEM_DELAY_US");
+  if (v == nullptr) return std::chrono::microseconds(0);
+  return std::chrono::microseconds(std::strtoll(v, nullptr, 10));
+}
 
 ElementFormatId Elem(DType t) { return *GetDType(t).element; }
 
@@ -387,6 +398,7 @@ Status RunPlans(std::span<const TensorPlan> plans, std::span<const size_t> which
   std::atomic<bool> failed{false};
   std::mutex mu;
   std::optional<Error> first;
+  const std::chrono::microseconds delay = TestItemDelay();
   auto work = [&]() {
     Buffers b;
     while (!failed.load(std::memory_order_relaxed) &&
@@ -396,6 +408,7 @@ Status RunPlans(std::span<const TensorPlan> plans, std::span<const size_t> which
       Status s = Status::Ok();
       try {
         s = runner.Process(items[i], b);
+        if (delay.count() > 0) std::this_thread::sleep_for(delay);
       } catch (const std::bad_alloc&) {
         s = MakeError(ErrorKind::kIo, "out of memory converting '{}'", plans[items[i].plan].name);
       }
