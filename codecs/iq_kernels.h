@@ -36,6 +36,15 @@ BITSMITH_IQ_KERNELS(IQ1M)
 
 #undef BITSMITH_IQ_KERNELS
 
+// IQ1_M as llama.cpp quantizes it since PR #28706 (Sep 2026): the split search
+// scores candidates from per-half prefix sums, which rounds differently from
+// d99724f2 in rare blocks (ties, sums that overflow to inf). Not a product path:
+// the differential tests use it to check the npm ggml (which has that change)
+// byte for byte, while QuantizeIQ1MRef (d99724f2) is checked against the
+// reference vectors.
+void QuantizeIQ1MLlamaCpp28706Ref(const float* x, void* y, int64_t nrows, int64_t n_per_row,
+                                  const float* imatrix);
+
 // ggml's nearest_int: round to nearest, ties to even, by adding 1.5 * 2^23 and
 // reading the low mantissa bits. Exact for |f| <= 2^22; outside that (and for
 // NaN/inf) it returns what ggml's release build returns, which the quantizers then

@@ -211,7 +211,84 @@ void QuantizeIQ1SRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row,
 // Then with d = max_scale/15: 3-bit scale indices, shift bits 0x08/0x80 in qh, and
 // the final d = sumqx/sumq2 over the whole super-block with the quantized scales,
 // stored as fp16(d*1.1125) in the top nibbles of sc[0..3].
-void QuantizeIQ1MRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row, const float* imatrix) {
+// kPrefixSums selects how step 2's sums are rounded: false = d99724f2 (the
+// product, the reference vectors), true = llama.cpp since PR #28706 (see
+// IQ1MPrefix; test-only, to compare with the npm ggml).
+namespace {
+
+// Split search of one IQ1_M half-sub-block as d99724f2 writes it: for every split
+// (i1, i2), the four sums (shift codes k) accumulated over the sorted values in
+// order, each term (w*q)*x and (w*q)*q.
+inline void IQ1MSplitSums(const float* xb, const float* weight, const int* idx, int i1, int i2,
+                          float sumqx[4], float sumq2[4]) {
+  for (int k = 0; k < 4; ++k) sumqx[k] = sumq2[k] = 0;
+  for (int j = 0; j < 16; ++j) {
+    const int lev = j < i1 ? 0 : j < i2 ? 1 : 2;
+    const int i = idx[j];
+    const float p = kXp[lev], m = kXm[lev];
+    // First-half values take shift sign 1 for k = 0,1; second-half values for k = 0,2.
+    const float a = p, b = i < 8 ? p : m, c = i < 8 ? m : p;
+    sumqx[0] += weight[i] * a * xb[i];
+    sumqx[1] += weight[i] * b * xb[i];
+    sumqx[2] += weight[i] * c * xb[i];
+    sumqx[3] += weight[i] * m * xb[i];
+    sumq2[0] += weight[i] * a * a;
+    sumq2[1] += weight[i] * b * b;
+    sumq2[2] += weight[i] * c * c;
+    sumq2[3] += weight[i] * m * m;
+  }
+}
+
+// Prefix sums of one IQ1_M half-sub-block as llama.cpp computes them since PR
+// #28706 (Sep 2026, "IQ1_M build prefix sums once per block"), which the npm ggml
+// of the differential tests (@node-llama-cpp/linux-x64 3.22.1) contains: per half
+// h of the 16 values, px[h][j] = sum of w*x and pw[h][j] = sum of w over the first
+// j sorted values that lie in half h. Because v0 - v1 = v1 - v2 = -1 for both
+// level sets, a split's sum collapses to T*v2 - px[i1] - px[i2]; the q^2 sum to
+// W*v2*v2 + pw[i1]*(v0^2 - v1^2) + pw[i2]*(v1^2 - v2^2). Mathematically the same
+// sums as above, rounded differently, so a few blocks (ties, overflow to inf)
+// come out different.
+struct IQ1MPrefix {
+  float px[2][17], pw[2][17];
+  float txs[2], tws[2];
+  IQ1MPrefix() = default;
+  IQ1MPrefix(const float* xb, const float* weight, const int* idx) {
+    px[0][0] = px[1][0] = pw[0][0] = pw[1][0] = 0;
+    for (int j = 0; j < 16; ++j) {
+      const int i = idx[j];
+      const int h = i < 8 ? 0 : 1;
+      px[h][j + 1] = px[h][j] + weight[i] * xb[i];
+      px[1 - h][j + 1] = px[1 - h][j];
+      pw[h][j + 1] = pw[h][j] + weight[i];
+      pw[1 - h][j + 1] = pw[1 - h][j];
+    }
+    for (int h = 0; h < 2; ++h) txs[h] = px[h][16], tws[h] = pw[h][16];
+  }
+  void Sums(int i1, int i2, float sumqx[4], float sumq2[4]) const {
+    constexpr float p2 = kXp[2], m2 = kXm[2];
+    constexpr float cp1 = kXp[0] * kXp[0] - kXp[1] * kXp[1], cp2 = kXp[1] * kXp[1] - kXp[2] * kXp[2];
+    constexpr float cm1 = kXm[0] * kXm[0] - kXm[1] * kXm[1], cm2 = kXm[1] * kXm[1] - kXm[2] * kXm[2];
+    float qx_p[2], qx_m[2], q2_p[2], q2_m[2];
+    for (int h = 0; h < 2; ++h) {
+      const float sx = px[h][i1] + px[h][i2];
+      qx_p[h] = txs[h] * p2 - sx;
+      qx_m[h] = txs[h] * m2 - sx;
+      q2_p[h] = tws[h] * p2 * p2 + pw[h][i1] * cp1 + pw[h][i2] * cp2;
+      q2_m[h] = tws[h] * m2 * m2 + pw[h][i1] * cm1 + pw[h][i2] * cm2;
+    }
+    sumqx[0] = qx_p[0] + qx_p[1];
+    sumqx[1] = qx_p[0] + qx_m[1];
+    sumqx[2] = qx_m[0] + qx_p[1];
+    sumqx[3] = qx_m[0] + qx_m[1];
+    sumq2[0] = q2_p[0] + q2_p[1];
+    sumq2[1] = q2_p[0] + q2_m[1];
+    sumq2[2] = q2_m[0] + q2_p[1];
+    sumq2[3] = q2_m[0] + q2_m[1];
+  }
+};
+
+template <bool kPrefixSums>
+void QuantizeIQ1MImpl(const float* x, void* vy, int64_t nrows, int64_t n_per_row, const float* imatrix) {
   const Lattice& lat = GetLattice(LatticeId::kIQ1S);
   auto* y = static_cast<BlockIQ1M*>(vy);
   const int64_t nbl = n_per_row / kQK;
@@ -245,23 +322,14 @@ void QuantizeIQ1MRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row,
         SortedOrder<16>(xb, idx);
         float best_score = -FLT_MAX, scale = max;
         int besti1 = -1, besti2 = -1, best_k = -1;
+        [[maybe_unused]] const IQ1MPrefix prefix = kPrefixSums ? IQ1MPrefix(xb, weight, idx) : IQ1MPrefix{};
         for (int i1 = 0; i1 <= 16; ++i1) {
           for (int i2 = i1; i2 <= 16; ++i2) {
-            float sumqx[4] = {0, 0, 0, 0}, sumq2[4] = {0, 0, 0, 0};
-            for (int j = 0; j < 16; ++j) {
-              const int lev = j < i1 ? 0 : j < i2 ? 1 : 2;
-              const int i = idx[j];
-              const float p = kXp[lev], m = kXm[lev];
-              // First-half values take shift sign 1 for k = 0,1; second-half values for k = 0,2.
-              const float a = i < 8 ? p : p, b = i < 8 ? p : m, c = i < 8 ? m : p;
-              sumqx[0] += weight[i] * a * xb[i];
-              sumqx[1] += weight[i] * b * xb[i];
-              sumqx[2] += weight[i] * c * xb[i];
-              sumqx[3] += weight[i] * m * xb[i];
-              sumq2[0] += weight[i] * a * a;
-              sumq2[1] += weight[i] * b * b;
-              sumq2[2] += weight[i] * c * c;
-              sumq2[3] += weight[i] * m * m;
+            float sumqx[4], sumq2[4];
+            if constexpr (kPrefixSums) {
+              prefix.Sums(i1, i2, sumqx, sumq2);
+            } else {
+              IQ1MSplitSums(xb, weight, idx, i1, i2, sumqx, sumq2);
             }
             for (int k = 0; k < 4; ++k) {
               if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
@@ -340,6 +408,17 @@ void QuantizeIQ1MRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row,
       SetIQ1MScaleBits(*y, F32ToF16Bits(d * 1.1125f));
     }
   }
+}
+
+}  // namespace
+
+void QuantizeIQ1MRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row, const float* imatrix) {
+  QuantizeIQ1MImpl<false>(x, vy, nrows, n_per_row, imatrix);
+}
+
+void QuantizeIQ1MLlamaCpp28706Ref(const float* x, void* vy, int64_t nrows, int64_t n_per_row,
+                                  const float* imatrix) {
+  QuantizeIQ1MImpl<true>(x, vy, nrows, n_per_row, imatrix);
 }
 
 // ---------------------------------------------------------------------------

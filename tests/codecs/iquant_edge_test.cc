@@ -7,24 +7,21 @@
 // loadable (bench/ggml_ref.h), ggml gives the same bytes and the same decoded
 // floats.
 //
-// One documented difference is excused: the npm ggml (llama.cpp of
-// @node-llama-cpp/linux-x64 3.22.1) predates d99724f2's fix of IQ1_S/IQ1_M
-// all-zero sub-blocks (tests/data/iquants/README.md section 6: old code leaves
-// `shifts[ib]` unset, so those blocks carry stale stack bits; IQ1_M's d depends on
-// them too). Blocks of those two types that contain an all-zero sub-block (max |x|
-// below ggml's threshold) are compared with d99724f2's rule instead: shift +1 for
-// IQ1_S (qh bit 15 clear), code 0 for IQ1_M (qh bits 0x08/0x80 clear) in that
-// sub-block. Every such block is counted and printed.
+// IQ1_S/IQ1_M blocks with an all-zero sub-block (max |x| below ggml's threshold)
+// are also checked against d99724f2's rule for them (older llama.cpp left
+// `shifts[ib]` unset there, tests/data/iquants/README.md section 6): shift +1 for
+// IQ1_S (qh bit 15 clear), code 0 for IQ1_M (qh bits 0x08/0x80 clear). They are
+// counted and printed.
 //
-// A second one: on IQ1_M blocks whose values are all equal, the npm ggml picks a
-// different one of the (mathematically tied) exact representations than d99724f2
-// (issue 3 notes the same for the reference generator's constant rows), and it
-// also differs on IQ1_M blocks quantized with zero importance weights (ties
-// again: moving a zero-weight value across a split boundary leaves every sum
-// unchanged). Neither FMA contraction, nor the qsort tie order, nor >= instead of
-// > in the split search reproduces the npm bytes (tried), so it is a change of
-// the older code. The reference vectors are the truth; those blocks are counted
-// and printed, not compared.
+// IQ1_M: the npm ggml is newer than d99724f2 there. llama.cpp PR #28706 (Sep
+// 2026) made IQ1_M's split search score candidates from per-half prefix sums:
+// mathematically the same sums, rounded differently, so blocks with exact ties
+// (constant rows, zero importance weights) or sums that overflow to inf (huge
+// values) can pick another split or shift. bitsmith's product codec follows
+// d99724f2 (the reference vectors); the npm ggml is compared, for every IQ1_M
+// block with no exception, with bitsmith's model of the newer code
+// (iq::QuantizeIQ1MLlamaCpp28706Ref), and the blocks where the two ggml versions
+// differ are counted and printed.
 #include <hwy/targets.h>  // hwy::SupportedAndGeneratedTargets, SetSupportedTargetsForTest
 
 #include <algorithm>
@@ -40,6 +37,7 @@
 #include <fmt/format.h>
 
 #include "bench/ggml_ref.h"
+#include "codecs/iq_kernels.h"
 #include "codecs/quant.h"
 #include "formats/blocks_iq.h"
 #include "formats/dtype.h"
@@ -148,7 +146,7 @@ std::vector<EdgeInput> EdgeInputs() {
                             0x1.8p+1f,        6.f,       0x1.7ffffep+1f, 3.4e38f};
     std::vector<float> v;
     for (float a : amaxes) {
-      for (int j = 0; j < 32; ++j) v.push_back(a * static_cast<float>((j * 7) % 33 - 16) / 16.f);
+      for (int j = 0; j < 32; ++j) v.push_back(a * (static_cast<float>((j * 7) % 33 - 16) / 16.f));  // no a*16 overflow
       v[v.size() - 32 + 5] = a;  // the block's amax
     }
     EdgeInput e{"mxfp4_exponent_edges", 32 * 16, v};
@@ -199,14 +197,8 @@ bool IQ1ZeroSubBlockRule(DType t, const float* x, const uint8_t* block) {
 }
 
 struct Tally {
-  int compared = 0, excused = 0, constant_iq1m = 0, ggml_skipped = 0;
+  int compared = 0, zero_sub_block = 0, iq1m_versions_differ = 0, ggml_skipped = 0;
 };
-
-bool AllEqual(const float* x, int n) {
-  for (int i = 1; i < n; ++i)
-    if (x[i] != x[0]) return false;
-  return true;
-}
 
 void RunEdge(DType t, const EdgeInput& in, const std::string& wname, const std::vector<float>& w, Tally* tally) {
   const DTypeInfo& info = GetDType(t);
@@ -258,22 +250,23 @@ void RunEdge(DType t, const EdgeInput& in, const std::string& wname, const std::
   }
   std::vector<uint8_t> g(nbytes, 0);
   REQUIRE(lib->QuantizeChunk(info.ggml_type, in.x.data(), g.data(), 0, nrows, in.n_per_row, imatrix) == nbytes);
+  // IQ1_M: ggml's bytes are those of llama.cpp after PR #28706 (see the top).
+  std::vector<uint8_t> newer;
+  if (t == DType::kIQ1_M) {
+    newer.assign(nbytes, 0xCD);
+    iq::QuantizeIQ1MLlamaCpp28706Ref(in.x.data(), newer.data(), nrows, in.n_per_row, imatrix);
+  }
   for (size_t blk = 0; blk < nbytes / bb; ++blk) {
-    const uint8_t* a = ref.data() + blk * bb;
+    const uint8_t* a = (t == DType::kIQ1_M ? newer.data() : ref.data()) + blk * bb;
     const uint8_t* b = g.data() + blk * bb;
-    if ((t == DType::kIQ1_S || t == DType::kIQ1_M) && IQ1ZeroSubBlockRule(t, in.x.data() + blk * be, a)) {
-      ++tally->excused;
-      continue;
-    }
-    const bool zero_weight = imatrix != nullptr && std::find(w.begin(), w.end(), 0.f) != w.end();
-    if (t == DType::kIQ1_M &&
-        (zero_weight || (AllEqual(in.x.data() + blk * be, static_cast<int>(be)) && in.x[blk * be] != 0))) {
-      ++tally->constant_iq1m;
-      continue;
-    }
+    // d99724f2's rule for all-zero sub-blocks, on the product's bytes.
+    if ((t == DType::kIQ1_S || t == DType::kIQ1_M) && IQ1ZeroSubBlockRule(t, in.x.data() + blk * be, ref.data() + blk * bb))
+      ++tally->zero_sub_block;
+    if (t == DType::kIQ1_M && std::memcmp(a, ref.data() + blk * bb, bb) != 0) ++tally->iq1m_versions_differ;
     ++tally->compared;
     if (std::memcmp(a, b, bb) != 0)
-      FAIL(label << ": block " << blk << " differs from ggml\n  input: " << Floats(in.x.data() + blk * be, static_cast<int>(be))
+      FAIL(label << ": block " << blk << " differs from ggml" << (t == DType::kIQ1_M ? " (llama.cpp PR #28706 model)" : "")
+                 << "\n  input: " << Floats(in.x.data() + blk * be, static_cast<int>(be))
                  << "\n  ggml:     " << Hex(b, bb) << "\n  bitsmith: " << Hex(a, bb));
   }
   // Decoded floats of bitsmith's bytes, bitsmith vs ggml.
@@ -299,9 +292,9 @@ TEST_CASE("iquant edge cases: scalar = SIMD = ggml on zeros, constants, spikes, 
       }
   std::cout << fmt::format(
       "iquant edge cases: {} blocks compared with ggml, {} IQ1 blocks with an all-zero sub-block "
-      "checked against d99724f2's rule instead (npm ggml predates it), {} IQ1_M blocks with exact ties "
-      "(constant, zero weights) not compared, {} runs without ggml\n",
-      tally.compared, tally.excused, tally.constant_iq1m, tally.ggml_skipped);
+      "(d99724f2's rule checked too), {} IQ1_M blocks where d99724f2 "
+      "and llama.cpp PR #28706 differ (ggml compared with the latter), {} runs without ggml\n",
+      tally.compared, tally.zero_sub_block, tally.iq1m_versions_differ, tally.ggml_skipped);
 }
 
 TEST_CASE("iquant edge cases: facts that do not need ggml", "[iquant]") {
