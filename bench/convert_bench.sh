@@ -7,6 +7,8 @@
 # RSS from /usr/bin/time -v. Run under `nice -n 19` on a shared machine.
 #
 # usage: bench/convert_bench.sh [BITSMITH] [LAYERS=5] [BIG_MIB=1024]
+#   BENCH_TMP=/dev/shm (default /tmp): where the checkpoint goes; on tmpfs the
+#   run measures the CPU side (no disk), on /tmp the whole job.
 set -euo pipefail
 BITSMITH=$(readlink -f "${1:-build/cli/bitsmith}")
 LAYERS=${2:-5}
@@ -14,11 +16,12 @@ BIG=${3:-1024}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 need=$(( (3 * (BIG + 231 * LAYERS) + 512) ))   # MiB: input + output + cp copy
-avail=$(df -Pm /tmp | awk 'NR==2 {print $4}')
-echo "== df -h /tmp"; df -h /tmp
-if [ "$avail" -lt "$need" ]; then echo "need ~${need} MiB free in /tmp, have ${avail}" >&2; exit 1; fi
+TMPD=${BENCH_TMP:-/tmp}
+avail=$(df -Pm "$TMPD" | awk 'NR==2 {print $4}')
+echo "== df -h $TMPD"; df -h "$TMPD"
+if [ "$avail" -lt "$need" ]; then echo "need ~${need} MiB free in $TMPD, have ${avail}" >&2; exit 1; fi
 
-WORK=$(mktemp -d /tmp/bitsmith-convert-bench.XXXXXX)
+WORK=$(mktemp -d "$TMPD/bitsmith-convert-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 python3 "$HERE/convert_synth.py" "$WORK/in" "$LAYERS" "$BIG"
 in_bytes=$(du -cb "$WORK"/in/*.safetensors | tail -1 | cut -f1)
