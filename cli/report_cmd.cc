@@ -30,6 +30,7 @@ struct Options {
   int threads = 0;
   bool all = false;
   std::string csv, html;
+  std::string reference;
 };
 
 std::string Clip(const std::string& s, size_t width) {
@@ -69,6 +70,9 @@ double WorstRel(const ReportTensor& t) {
 void PrintHuman(const Report& r, bool all) {
   const size_t nt = std::min(r.types.size(), kTableTypes);
   fmt::print("{}\n", PrintableText(r.model, kWidth * 3));
+  if (r.compare)
+    fmt::print("  {:<12}{}\n  {:<12}x = the reference's values, x-hat = IN's tensors as stored\n", "reference",
+               PrintableText(r.reference, kWidth * 3), "");
   fmt::print("  {:<12}{} tensors, {} parameters ({}){}\n", "measured", WithSeparators(r.tensors.size()),
              WithSeparators(r.params), HumanCount(r.params), r.imatrix ? ", with imatrix" : "");
   fmt::print("  {:<12}{:.2f} s\n", "time", r.seconds);
@@ -82,7 +86,8 @@ void PrintHuman(const Report& r, bool all) {
              "SNR dB", r.imatrix ? "imat_rel" : "", "fallback");
   for (const ReportTotal& t : r.totals) {
     const double rel = std::sqrt(t.mean_rel_mse);
-    fmt::print("  {:<8} {:>19} {:>9.3f} {:>7.3f} {:>10} {:>8} {:>10} {:>9}\n", GetDType(t.type).name,
+    fmt::print("  {:<8} {:>19} {:>9.3f} {:>7.3f} {:>10} {:>8} {:>10} {:>9}\n",
+               ReportTypeLabel(r, static_cast<size_t>(&t - r.totals.data())),
                WithSeparators(t.bytes), GiB(t.bytes), t.bpw, RelCell(rel),
                rel > 0 && std::isfinite(rel) ? fmt::format("{:.1f}", -20 * std::log10(rel)) : "-",
                r.imatrix ? RelCell(std::sqrt(t.mean_imatrix_rel_mse)) : "",
@@ -93,7 +98,7 @@ void PrintHuman(const Report& r, bool all) {
   if (r.layers.size() > 1 || (r.layers.size() == 1 && r.layers[0].layer >= 0)) {
     fmt::print("\nper layer: rel_rmse (sqrt of the size-weighted mean rel_rmse^2)\n");
     std::string head = fmt::format("  {:<6} {:>9}", "layer", "params");
-    for (size_t k = 0; k < nt; ++k) head += fmt::format(" {:>9}", TypeCell(r.types[k]));
+    for (size_t k = 0; k < nt; ++k) head += fmt::format(" {:>9}", ReportTypeLabel(r, k));
     fmt::print("{}\n", head);
     for (const ReportLayer& L : r.layers) {
       std::string line = fmt::format("  {:<6} {:>9}", L.layer >= 0 ? std::to_string(L.layer) : "other",
@@ -109,12 +114,13 @@ void PrintHuman(const Report& r, bool all) {
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return WorstRel(r.tensors[a]) > WorstRel(r.tensors[b]); });
   const size_t shown = all ? order.size() : std::min(order.size(), kWorstRows);
-  fmt::print("\n{} (SNR in dB = -20 log10 rel_rmse; '*' = stored as a fallback type)\n",
+  fmt::print("\n{}\n  SNR in dB = -20 log10 rel_rmse per type; '*' = stored as a fallback type\n",
              all ? "tensors, worst first" : fmt::format("worst {} of {} tensors (--all for every row)", shown,
                                                          order.size()));
-  const size_t name_w = kWidth - 2 - 8 - nt * 7 - 1;
+  const size_t cw = r.compare ? 14 : 6;  // compare mode: "stored type + SNR"
+  const size_t name_w = kWidth - 2 - 8 - nt * (cw + 1) - 1;
   std::string head = fmt::format("  {:<{}} {:>7}", "tensor", name_w, "params");
-  for (size_t k = 0; k < nt; ++k) head += fmt::format(" {:>6}", Clip(TypeCell(r.types[k]), 6));
+  for (size_t k = 0; k < nt; ++k) head += fmt::format(" {:>{}}", Clip(ReportTypeLabel(r, k), cw), cw);
   fmt::print("{}\n", head);
   for (size_t i = 0; i < shown; ++i) {
     const ReportTensor& t = r.tensors[order[i]];
@@ -124,7 +130,8 @@ void PrintHuman(const Report& r, bool all) {
       const ReportCandidate& c = t.candidates[k];
       std::string cell = SnrCell(c.metrics);
       if (c.choice == TypeChoice::kFallback) cell += "*";
-      line += fmt::format(" {:>6}", cell);
+      if (r.compare) cell = Clip(c.type_name, 6) + " " + cell;
+      line += fmt::format(" {:>{}}", cell, cw);
     }
     fmt::print("{}\n", line);
   }
@@ -143,7 +150,7 @@ void PrintHuman(const Report& r, bool all) {
     for (const auto& [to, g] : groups) {
       if (!any) fmt::print("\nfallbacks (rows that do not fit the block size, as convert does)\n");
       any = true;
-      fmt::print("  {:<8} {} tensor{} -> {}, e.g. {}\n", GetDType(r.types[k]).name, g.first, g.first == 1 ? "" : "s",
+      fmt::print("  {:<8} {} tensor{} -> {}, e.g. {}\n", ReportTypeLabel(r, k), g.first, g.first == 1 ? "" : "s",
                  to, Clip(PrintableText(g.second, 1000), 50));
     }
   }
@@ -161,6 +168,9 @@ Runner Setup(CLI::App& sub) {
   sub.add_option("--tensors", opt->tensors, "Only the tensors whose name matches this ECMAScript regex");
   sub.add_option("--threads", opt->threads, "Worker threads (default: all cores); results never depend on it");
   sub.add_flag("--all", opt->all, "Print every tensor, not only the worst 20");
+  sub.add_option("--reference", opt->reference,
+                 "Measure IN as it is stored against this checkpoint (e.g. the model IN was converted from): the "
+                 "error a conversion really made, one 'stored' column");
   sub.add_option("--csv", opt->csv, "Write one CSV row per tensor x type to FILE");
   sub.add_option("--html", opt->html,
                  "Write a self-contained HTML page (inline SVG charts: size vs error, per-layer error, "
@@ -184,6 +194,10 @@ Runner Setup(CLI::App& sub) {
       ro.types = std::move(*t);
     }
     ro.imatrix = opt->imatrix;
+    ro.reference = opt->reference;
+    if (!opt->reference.empty() && !opt->types.empty())
+      return ReportError(MakeError(ErrorKind::kBadUsage, "--types and --reference exclude each other (--reference "
+                                                         "measures the types IN is stored in)"));
     if (tensors_opt->count() > 0) ro.tensors = opt->tensors;
     ro.threads = opt->threads;
     if (opt->threads < 0)

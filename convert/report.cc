@@ -41,6 +41,7 @@ enum class OpKind : uint8_t {
   kBlock,     // QuantizeRows + DequantizeRows
   kTiledFp8,  // 128x128 block-scaled FP8 (pipeline.cc QuantizeFp8 arithmetic), then code x scale
   kElement,   // one rounding to an element format and back
+  kStored,    // --reference: x̂ is the compared file's tensor, decoded
 };
 
 struct Op {
@@ -50,6 +51,8 @@ struct Op {
 
 // Per tensor: what to read and compute.
 struct Work {
+  const Checkpoint* ck = nullptr;  // where the tensor is read from
+  const InputSet* files = nullptr;
   size_t src = 0;             // index in Checkpoint::tensors
   long scale = -1;            // scaled FP8: index of the scale tensor
   ScaleGrid grid;
@@ -58,6 +61,9 @@ struct Work {
   bool bf16_input = false;    // block types quantize bf16(x)
   std::vector<Op> ops;        // distinct stored types to compute
   std::vector<size_t> cand_op;  // per requested type: index into ops
+  // --reference mode: this Work reads the reference x; `stored` reads x̂ (the
+  // tensor as the compared file stores it, decoded the same way).
+  std::unique_ptr<Work> stored;
   const std::vector<float>* imatrix = nullptr;
   uint64_t imatrix_matrices = 1;
   uint64_t rows = 1, cols = 1, matrix_rows = 1;
@@ -122,8 +128,7 @@ ErrorMetrics ExactMetrics(uint64_t n, bool weighted) {
 
 class Measurer {
  public:
-  Measurer(const Checkpoint& ck, const InputSet& files, const ReportOptions& o, std::vector<std::unique_ptr<Work>>& w)
-      : ck_(ck), files_(files), o_(o), work_(w) {}
+  Measurer(const ReportOptions& o, std::vector<std::unique_ptr<Work>>& w) : o_(o), work_(w) {}
 
   Status Run(const std::vector<Item>& items) {
     const int nt = std::min<int>(ResolveThreads(o_.threads), static_cast<int>(std::max<size_t>(items.size(), 1)));
@@ -152,8 +157,8 @@ class Measurer {
   }
 
  private:
-  Status Read(const TensorInfo& t, uint64_t off, uint64_t n, uint8_t* dst) {
-    const InputFile& f = files_.file(t.file_index);
+  Status Read(const Work& w, const TensorInfo& t, uint64_t off, uint64_t n, uint8_t* dst) {
+    const InputFile& f = w.files->file(t.file_index);
     BITSMITH_RETURN_IF_ERROR(f.ReadAt(t.offset + off, std::span<uint8_t>(dst, n)));
     f.AdviseDontNeed(t.offset + off, n);
     return Status::Ok();
@@ -161,8 +166,8 @@ class Measurer {
 
   Status LoadScalesOnce(Work& w) {
     std::call_once(w.scales_once, [&] {
-      const TensorInfo& s = ck_.tensors[static_cast<size_t>(w.scale)];
-      auto v = LoadScales(files_.file(s.file_index), s, ck_.tensors[w.src].name, false);
+      const TensorInfo& s = w.ck->tensors[static_cast<size_t>(w.scale)];
+      auto v = LoadScales(w.files->file(s.file_index), s, w.ck->tensors[w.src].name, false);
       if (!v.ok()) {
         w.scales_status = v.error();
         return;
@@ -177,15 +182,14 @@ class Measurer {
     return w.scales_status;
   }
 
-  // Reference rows [r0, r1) in f32 -> b.x.
-  Status Reference(Work& w, uint64_t r0, uint64_t r1, Buffers& b) {
-    const TensorInfo& t = ck_.tensors[w.src];
+  // Rows [r0, r1) of w's tensor in f32 -> x (b.in is scratch).
+  Status Reference(Work& w, uint64_t r0, uint64_t r1, float* x, Buffers& b) {
+    const TensorInfo& t = w.ck->tensors[w.src];
     const uint64_t cols = w.cols, n = (r1 - r0) * cols;
-    float* x = Grow(b.x, n);
     const DType from = *t.dtype;
     if (w.scaled_fp8 || from == DType::kE4M3FN || from == DType::kE5M2) {
       uint8_t* in = Grow(b.in, n);
-      BITSMITH_RETURN_IF_ERROR(Read(t, r0 * cols, n, in));
+      BITSMITH_RETURN_IF_ERROR(Read(w, t, r0 * cols, n, in));
       const size_t bad = FindNonFiniteFp8(from, in, n);
       if (bad != n)
         return MakeError(ErrorKind::kBadInput, "{}: FP8 tensor '{}' holds the non-finite code 0x{:02X} at row {}, column {}",
@@ -210,7 +214,7 @@ class Measurer {
     }
     const uint64_t nb = RowsBytes(from, r1 - r0, cols);
     uint8_t* in = Grow(b.in, nb);
-    BITSMITH_RETURN_IF_ERROR(Read(t, RowsBytes(from, r0, cols), nb, in));
+    BITSMITH_RETURN_IF_ERROR(Read(w, t, RowsBytes(from, r0, cols), nb, in));
     if (GetDType(from).is_block()) {
       Status s = DequantizeRows(from, std::span<const uint8_t>(in, nb), std::span<float>(x, n), o_.impl, 1);
       if (!s.ok()) return MakeError(s.error().kind, "'{}': {}", t.name, s.error().message);
@@ -231,7 +235,7 @@ class Measurer {
   // 128x128 block-scaled FP8 of rows [r0, r1) (starting on a tile row of its
   // matrix): the arithmetic of pipeline.cc QuantizeFp8, then x̂ = f32(code) x scale.
   Status TiledFp8(const Work& w, DType to, const float* x, float* xhat, uint64_t r0, uint64_t rows, Buffers& b) {
-    const TensorInfo& t = ck_.tensors[w.src];
+    const TensorInfo& t = w.ck->tensors[w.src];
     const uint64_t cols = w.cols, bm = o_.block.rows, bn = o_.block.cols;
     uint8_t* codes = Grow(b.codes, bn);
     const float max_finite = Fp8MaxFinite(to);
@@ -261,9 +265,9 @@ class Measurer {
 
   Status Process(const Item& it, Buffers& b) {
     Work& w = *work_[it.work];
-    const TensorInfo& t = ck_.tensors[w.src];
+    const TensorInfo& t = w.ck->tensors[w.src];
     const uint64_t cols = w.cols, rows = it.r1 - it.r0, n = rows * cols;
-    BITSMITH_RETURN_IF_ERROR(Reference(w, it.r0, it.r1, b));
+    BITSMITH_RETURN_IF_ERROR(Reference(w, it.r0, it.r1, Grow(b.x, n), b));
     const float* x = b.x.data();
     // 1. Non-finite reference values: count them and skip the chunk (a tensor
     //    holding any is reported with null metrics and kept at its source type).
@@ -298,6 +302,9 @@ class Measurer {
       const Op& op = w.ops[k];
       switch (op.kind) {
         case OpKind::kExact: continue;
+        case OpKind::kStored:
+          BITSMITH_RETURN_IF_ERROR(Reference(*w.stored, it.r0, it.r1, xhat, b));
+          break;
         case OpKind::kBlock: {
           const uint64_t nb = RowsBytes(op.type, rows, cols);
           uint8_t* codes = Grow(b.codes, nb);
@@ -337,8 +344,6 @@ class Measurer {
     return Status::Ok();
   }
 
-  const Checkpoint& ck_;
-  const InputSet& files_;
   const ReportOptions& o_;
   std::vector<std::unique_ptr<Work>>& work_;
 };
@@ -349,6 +354,10 @@ constexpr std::string_view kLayerMarkers[] = {"layers.", "blk.", "blocks.", "h."
 }  // namespace
 
 std::span<const DType> DefaultReportTypes() { return kDefaultTypes; }
+
+std::string ReportTypeLabel(const Report& r, size_t k) {
+  return r.compare ? "stored" : std::string(GetDType(r.types[k]).name);
+}
 
 Result<std::vector<DType>> ParseTypeList(std::string_view list, std::string_view option) {
   std::vector<DType> out;
@@ -445,7 +454,10 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
     if (t == DType::kF64) return MakeError(ErrorKind::kUnsupported, "--types: f64 is not a storage target");
   }
 
-  BITSMITH_ASSIGN_OR_RETURN(Checkpoint ck, OpenCheckpoint(path));
+  // The values x come from `ck`: IN itself, or with --reference the reference
+  // checkpoint (IN is then `out`, whose tensors give x̂).
+  const bool compare = !o.reference.empty();
+  BITSMITH_ASSIGN_OR_RETURN(Checkpoint ck, OpenCheckpoint(compare ? o.reference : path));
   BITSMITH_ASSIGN_OR_RETURN(std::optional<nlohmann::ordered_json> config, ReadConfigJson(ck));
   BITSMITH_ASSIGN_OR_RETURN(Fp8Match fp8, MatchFp8(ck.tensors, config ? &*config : nullptr));
   BITSMITH_ASSIGN_OR_RETURN(InputSet files, InputSet::Open(ck.files));
@@ -457,7 +469,9 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
 
   Report rep;
   rep.model = path;
-  rep.types = o.types;
+  rep.reference = o.reference;
+  rep.compare = compare;
+  rep.types = compare ? std::vector<DType>{DType::kF32} : o.types;  // one "stored" column when comparing
   rep.imatrix = imatrix != nullptr;
   rep.warnings = ck.warnings;
 
@@ -468,7 +482,8 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
     return std::nullopt;
   };
   std::vector<ModelSize> sizes;
-  for (DType t : o.types) sizes.push_back(PlanModelSize(ck.tensors, t, o.block, keep));
+  if (!compare)
+    for (DType t : o.types) sizes.push_back(PlanModelSize(ck.tensors, t, o.block, keep));
 
   // 2. The reported tensors: every tensor but FP8 scale companions (folded into
   //    their weight), filtered by --tensors.
@@ -481,7 +496,104 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
   std::vector<std::unique_ptr<Work>> work;
   std::vector<Item> items;
   uint64_t total_elems = 0;
-  for (size_t i = 0; i < ck.tensors.size(); ++i) {
+  // --reference: IN's tensors, each against the reference tensor of that name.
+  std::optional<Checkpoint> out;
+  std::optional<InputSet> out_files;
+  Fp8Match out_fp8;
+  if (compare) {
+    BITSMITH_ASSIGN_OR_RETURN(Checkpoint oc, OpenCheckpoint(path));
+    out.emplace(std::move(oc));
+    BITSMITH_ASSIGN_OR_RETURN(std::optional<nlohmann::ordered_json> oconf, ReadConfigJson(*out));
+    BITSMITH_ASSIGN_OR_RETURN(out_fp8, MatchFp8(out->tensors, oconf ? &*oconf : nullptr));
+    BITSMITH_ASSIGN_OR_RETURN(InputSet of, InputSet::Open(out->files));
+    out_files.emplace(std::move(of));
+    for (const std::string& wmsg : out->warnings) rep.warnings.push_back(wmsg);
+    std::unordered_map<std::string_view, size_t> ref_index;
+    for (size_t j = 0; j < ck.tensors.size(); ++j) ref_index.emplace(ck.tensors[j].name, j);
+    std::vector<bool> out_scale(out->tensors.size(), false);
+    for (const Fp8Scaled& sc : out_fp8.scaled) out_scale[sc.scale] = true;
+    for (size_t i = 0; i < out->tensors.size(); ++i) {
+      const TensorInfo& st = out->tensors[i];
+      if (out_scale[i]) continue;
+      if (filter && !std::regex_search(st.name, *filter)) continue;
+      auto it = ref_index.find(st.name);
+      if (it == ref_index.end())
+        return MakeError(ErrorKind::kBadInput, "--reference {}: no tensor '{}' (IN and the reference must have the "
+                         "same tensor names)", o.reference, st.name);
+      const size_t j = it->second;
+      const TensorInfo& t = ck.tensors[j];
+      if (t.elements() != st.elements() || t.row_length() != st.row_length())
+        return MakeError(ErrorKind::kBadInput, "'{}': shape {} in {} but {} in the reference {}", st.name,
+                         ShapeString(st.shape), path, ShapeString(t.shape), o.reference);
+      auto decodable = [](const TensorInfo& x) {
+        return x.dtype && (GetDType(*x.dtype).is_block() ? GetBlockCodec(*x.dtype) != nullptr
+                                                          : GetDType(*x.dtype).element &&
+                                                                GetDType(*x.dtype).kind == DTypeKind::kFloat);
+      };
+      if (!decodable(t) || !decodable(st))
+        return MakeError(ErrorKind::kUnsupported, "'{}': cannot decode {} (reference) or {} (IN) to compare them",
+                         st.name, t.dtype_name(), st.dtype_name());
+      ReportTensor rt;
+      rt.name = st.name;
+      rt.shape = st.shape;
+      rt.params = st.elements();
+      rt.source_dtype = t.dtype_name();
+      rt.source_bytes = t.nbytes;
+      rt.layer = LayerOf(st.name);
+      rt.kind = KindOf(st.name);
+      auto make = [](const Checkpoint& c, const InputSet& f, const Fp8Match& m, size_t idx) {
+        auto w = std::make_unique<Work>();
+        const TensorInfo& x = c.tensors[idx];
+        w->ck = &c;
+        w->files = &f;
+        w->src = idx;
+        w->cols = x.row_length();
+        w->rows = x.rows();
+        w->matrix_rows = x.shape.size() >= 2 ? x.shape[x.shape.size() - 2] : w->rows;
+        if (w->matrix_rows == 0) w->matrix_rows = 1;
+        if (m.scaled_of[idx] >= 0) {
+          const Fp8Scaled& sc = m.scaled[static_cast<size_t>(m.scaled_of[idx])];
+          w->scaled_fp8 = true;
+          w->scale = static_cast<long>(sc.scale);
+          w->grid = sc.grid;
+        }
+        return w;
+      };
+      auto w = make(ck, files, fp8, j);
+      w->stored = make(*out, *out_files, out_fp8, i);
+      w->stored->rows = w->rows, w->stored->cols = w->cols;  // the reference's row layout
+      ReportCandidate c;
+      c.requested = *st.dtype;
+      c.type = *st.dtype;
+      c.type_name = st.dtype_name();
+      c.bytes = st.nbytes;
+      if (w->stored->scaled_fp8) c.bytes += out->tensors[static_cast<size_t>(w->stored->scale)].nbytes;
+      c.bpw = rt.params ? 8.0 * static_cast<double>(c.bytes) / static_cast<double>(rt.params) : 0.0;
+      w->ops.push_back({c.type, OpKind::kStored});
+      w->cand_op.push_back(0);
+      w->needs_data = true;
+      rt.candidates.push_back(std::move(c));
+      rt.kept_only = EffectiveRank(st.shape) < 2;
+      if (imatrix)
+        if (const std::vector<float>* v = imatrix->Find(st.name)) {
+          BITSMITH_ASSIGN_OR_RETURN(w->imatrix_matrices, ImatrixMatrices(*imatrix, st, *v));
+          w->imatrix = v;
+        }
+      w->acc.assign(1, ErrorAccumulator(o.impl));
+      const uint64_t bm = std::max<uint64_t>(o.block.none() ? 1 : o.block.rows, 1);
+      uint64_t cr = std::max<uint64_t>(1, kChunkElems / std::max<uint64_t>(w->cols, 1));
+      cr = std::max<uint64_t>(bm, cr / bm * bm);
+      const uint64_t mats = rt.params ? w->rows / w->matrix_rows : 0;
+      for (uint64_t m = 0; m < mats; ++m)
+        for (uint64_t r = 0; r < w->matrix_rows; r += cr)
+          items.push_back({work.size(), m * w->matrix_rows + r, m * w->matrix_rows + std::min(w->matrix_rows, r + cr)});
+      total_elems += rt.params;
+      rep.params += rt.params;
+      rep.tensors.push_back(std::move(rt));
+      work.push_back(std::move(w));
+    }
+  }
+  for (size_t i = 0; i < (compare ? 0 : ck.tensors.size()); ++i) {
     const TensorInfo& t = ck.tensors[i];
     if (is_scale[i]) continue;
     if (filter && !std::regex_search(t.name, *filter)) continue;
@@ -494,6 +606,8 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
     rt.layer = LayerOf(t.name);
     rt.kind = KindOf(t.name);
     auto w = std::make_unique<Work>();
+    w->ck = &ck;
+    w->files = &files;
     w->src = i;
     w->cols = t.row_length();
     w->rows = t.rows();
@@ -504,8 +618,7 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
       rt.source_bytes += ck.tensors[static_cast<size_t>(sc)].nbytes;
       w->scaled_fp8 = true;
       w->scale = sc;
-      for (const Fp8Scaled& s : fp8.scaled)
-        if (s.weight == i) w->grid = s.grid;
+      w->grid = fp8.scaled[static_cast<size_t>(fp8.scaled_of[i])].grid;
     }
     const bool decodable = t.dtype && (GetDType(*t.dtype).is_block()
                                            ? GetBlockCodec(*t.dtype) != nullptr
@@ -569,19 +682,19 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
   if (o.progress_total) o.progress_total->store(total_elems);
 
   // 4. Measure.
-  Measurer m(ck, files, o, work);
+  Measurer m(o, work);
   BITSMITH_RETURN_IF_ERROR(m.Run(items));
 
   // 5. Metrics, totals, layers.
-  rep.totals.resize(o.types.size());
+  rep.totals.resize(rep.types.size());
   std::map<int, ReportLayer> layers;
-  std::vector<ExactSum> err(o.types.size()), ierr(o.types.size());
+  std::vector<ExactSum> err(rep.types.size()), ierr(rep.types.size());
   for (size_t ti = 0; ti < rep.tensors.size(); ++ti) {
     ReportTensor& rt = rep.tensors[ti];
     Work& w = *work[ti];
     ReportLayer& L = layers[rt.layer];
     L.layer = rt.layer;
-    if (L.bytes.empty()) L.bytes.assign(o.types.size(), 0), L.mean_rel_mse.assign(o.types.size(), 0);
+    if (L.bytes.empty()) L.bytes.assign(rep.types.size(), 0), L.mean_rel_mse.assign(rep.types.size(), 0);
     L.params += rt.params;
     for (size_t k = 0; k < rt.candidates.size(); ++k) {
       ReportCandidate& c = rt.candidates[k];
@@ -616,9 +729,9 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
         "{} tensor(s) hold non-finite values and cannot be quantized: {}{}; their metrics are null and the planner "
         "keeps them in their source type",
         bad.size(), bad[0], bad.size() > 1 ? fmt::format(" and {} more (--json lists them)", bad.size() - 1) : ""));
-  for (size_t k = 0; k < o.types.size(); ++k) {
+  for (size_t k = 0; k < rep.types.size(); ++k) {
     ReportTotal& t = rep.totals[k];
-    t.type = o.types[k];
+    t.type = rep.types[k];
     const double p = static_cast<double>(rep.params);
     t.bpw = rep.params ? 8.0 * static_cast<double>(t.bytes) / p : 0.0;
     t.mean_rel_mse = rep.params ? err[k].Value() / p : 0.0;
@@ -675,7 +788,7 @@ nlohmann::json ReportToJson(const Report& r) {
   j["model"] = r.model;
   j["params"] = r.params;
   j["types"] = json::array();
-  for (DType t : r.types) j["types"].push_back(std::string(GetDType(t).name));
+  for (size_t k = 0; k < r.types.size(); ++k) j["types"].push_back(ReportTypeLabel(r, k));
   j["tensors"] = json::array();
   for (const ReportTensor& t : r.tensors) {
     json jt = json::object();
@@ -685,7 +798,9 @@ nlohmann::json ReportToJson(const Report& r) {
     jt["source_dtype"] = t.source_dtype;
     json cands = json::object();
     const ReportCandidate* kept = t.kept_only ? KeptCandidate(t) : nullptr;
-    if (t.nonfinite) {
+    if (r.compare) {
+      for (const ReportCandidate& c : t.candidates) cands[c.type_name] = CandidateJson(c);
+    } else if (t.nonfinite) {
       // Nothing can be quantized: the one candidate is the source type, copied unchanged.
       ReportCandidate c;
       c.type_name = t.source_dtype;
@@ -707,7 +822,7 @@ nlohmann::json ReportToJson(const Report& r) {
     jt["bytes"] = t.bytes;
     jt["bpw"] = t.bpw;
     jt["mean_rel_mse"] = std::isfinite(t.mean_rel_mse) ? json(t.mean_rel_mse) : json(nullptr);
-    j["totals"][std::string(GetDType(t.type).name)] = std::move(jt);
+    j["totals"][ReportTypeLabel(r, static_cast<size_t>(&t - r.totals.data()))] = std::move(jt);
   }
   return j;
 }
@@ -726,7 +841,7 @@ std::string ReportToCsv(const Report& r) {
       const ErrorMetrics& m = c.metrics;
       out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", CsvField(t.name),
                          t.layer >= 0 ? std::to_string(t.layer) : "", CsvField(t.kind), shape, t.params,
-                         CsvField(t.source_dtype), GetDType(c.requested).name, CsvField(c.type_name), c.bytes,
+                         CsvField(t.source_dtype), (r.compare ? "stored" : GetDType(c.requested).name), CsvField(c.type_name), c.bytes,
                          CsvNumber(c.bpw), CsvNumber(m.rmse), CsvNumber(m.rel_rmse), CsvNumber(m.snr_db),
                          CsvNumber(m.max_abs_err), CsvNumber(m.cosine),
                          m.imatrix_rel_rmse ? CsvNumber(*m.imatrix_rel_rmse) : "");

@@ -65,6 +65,11 @@ struct ReportOptions {
   Fp8Blocking block;                 // FP8 element targets (128x128)
   bool fp8_via_f32 = false;          // block types from scaled FP8: quantize the f32 product
   Impl impl = Impl::kSimd;
+  // Compare mode (`report OUT --reference ORIG`): x from the reference
+  // checkpoint, x̂ = IN's tensors as stored (decoded), one "stored" candidate per
+  // tensor -- the measured error of a finished conversion, to set against what
+  // `report ORIG` / `plan` predicted. Names and shapes must match.
+  std::string reference;
   std::atomic<uint64_t>* progress = nullptr;  // source elements processed
   std::atomic<uint64_t>* progress_total = nullptr;
 };
@@ -122,10 +127,15 @@ struct Report {
   std::vector<ReportTotal> totals;     // per type
   std::vector<ReportLayer> layers;     // increasing layer, -1 last
   bool imatrix = false;
+  bool compare = false;                // --reference: types = {one "stored" column}
+  std::string reference;
   size_t imatrix_missing = 0;          // quantized tensors without an imatrix entry
   std::vector<std::string> warnings;
   double seconds = 0;
 };
+
+// The label of type column k: the type's name, or "stored" in compare mode.
+std::string ReportTypeLabel(const Report& r, size_t k);
 
 // Measures the checkpoint at `path` (OpenCheckpoint). Errors: the reader's, a
 // bad regex or type list (kBadUsage), non-finite source values (kBadInput,

@@ -32,7 +32,6 @@ std::string Esc(std::string_view s) {
   return o;
 }
 
-std::string TypeName(DType t) { return std::string(GetDType(t).name); }
 const char* Colour(size_t k) { return kPalette[k % std::size(kPalette)]; }
 
 // SNR in dB of a mean relative MSE, clamped for plotting (exact -> kSnrMax).
@@ -116,11 +115,11 @@ std::string SizeChart(const Report& r) {
     s += fmt::format("<circle cx='{0:.1f}' cy='{1:.1f}' r='7' fill='{2}' stroke='#fff' stroke-width='2'><title>{3}: "
                      "{4} bytes, {5:.3f} bpw, SNR {6:.2f} dB</title></circle>"
                      "<text x='{7:.1f}' y='{1:.1f}' dy='-10' class='pt' text-anchor='middle'>{3}</text>\n",
-                     x(std::min(t.bpw, x_hi)), y(snr), Colour(k), Esc(TypeName(t.type)), t.bytes, t.bpw, snr,
+                     x(std::min(t.bpw, x_hi)), y(snr), Colour(k), Esc(ReportTypeLabel(r, static_cast<size_t>(&t - r.totals.data()))), t.bytes, t.bpw, snr,
                      x(std::min(t.bpw, x_hi)));
     s += fmt::format("<rect x='{}' y='{}' width='12' height='12' fill='{}'/><text x='{}' y='{}' class='tick'>{} "
                      "({:.2f} bpw)</text>\n",
-                     W - R + 15, T + 18 * k, Colour(k), W - R + 32, T + 18 * k + 10, Esc(TypeName(t.type)), t.bpw);
+                     W - R + 15, T + 18 * k, Colour(k), W - R + 32, T + 18 * k + 10, Esc(ReportTypeLabel(r, static_cast<size_t>(&t - r.totals.data()))), t.bpw);
   }
   s += "</svg>\n";
   return s;
@@ -154,10 +153,10 @@ std::string LayerChart(const Report& r) {
     for (const ReportLayer* l : layers)
       s += fmt::format("<circle cx='{:.1f}' cy='{:.1f}' r='3' fill='{}'><title>layer {} as {}: SNR {:.2f} dB, {} "
                        "bytes</title></circle>\n",
-                       x(l->layer), y(SnrOfMse(l->mean_rel_mse[k])), Colour(k), l->layer, Esc(TypeName(r.types[k])),
+                       x(l->layer), y(SnrOfMse(l->mean_rel_mse[k])), Colour(k), l->layer, Esc(ReportTypeLabel(r, k)),
                        SnrOfMse(l->mean_rel_mse[k]), l->bytes[k]);
     s += fmt::format("<rect x='{}' y='{}' width='12' height='12' fill='{}'/><text x='{}' y='{}' class='tick'>{}</text>\n",
-                     W - R + 15, T + 18 * k, Colour(k), W - R + 32, T + 18 * k + 10, Esc(TypeName(r.types[k])));
+                     W - R + 15, T + 18 * k, Colour(k), W - R + 32, T + 18 * k + 10, Esc(ReportTypeLabel(r, k)));
   }
   s += "</svg>\n";
   return s;
@@ -189,7 +188,7 @@ std::string Heatmap(const Report& r) {
       "<svg viewBox='0 0 {} {}' width='{}' height='{}' role='img' aria-label='tensor by type heatmap'>\n", W, H, W, H);
   for (size_t k = 0; k < r.types.size(); ++k)
     s += fmt::format("<text x='{:.1f}' y='{}' class='tick' text-anchor='middle'>{}</text>\n",
-                     L + cw * (static_cast<double>(k) + 0.5), T - 8, Esc(TypeName(r.types[k])));
+                     L + cw * (static_cast<double>(k) + 0.5), T - 8, Esc(ReportTypeLabel(r, k)));
   for (size_t row = 0; row < rows; ++row) {
     const ReportTensor& t = r.tensors[order[row]];
     const double yy = T + ch * static_cast<double>(row);
@@ -235,7 +234,7 @@ std::string RenderReportHtml(const Report& r) {
   for (const ReportTotal& t : r.totals)
     s += fmt::format("<tr><td>{}</td><td>{}</td><td>{:.3f}</td><td>{:.3f}</td><td>{:.4g}</td><td>{:.2f}</td>"
                      "<td>{}</td></tr>\n",
-                     Esc(TypeName(t.type)), t.bytes, static_cast<double>(t.bytes) / 1073741824.0, t.bpw,
+                     Esc(ReportTypeLabel(r, static_cast<size_t>(&t - r.totals.data()))), t.bytes, static_cast<double>(t.bytes) / 1073741824.0, t.bpw,
                      t.mean_rel_mse, SnrOfMse(t.mean_rel_mse), t.fallbacks);
   s += "</table>\n<p class='note'>Sizes count every tensor's data (1-D tensors in f32 for block types, block "
        "scales included), never the file header. SNR dB = &#8722;10&#183;log10 of the size-weighted mean "

@@ -224,6 +224,17 @@ TEST_CASE("plan CLI: the recipe round-trips through convert --recipe; pins and f
   // And `report` reads the result (every tensor kept at its own type when asked for it).
   const json rep = ParseOut(Bits("report " + Q(dir / "out.gguf") + " --types q8_0 --json"));
   CHECK(rep["tensors"].size() == plan["assignments"].size());
+  // The error the conversion really made (--reference) is the error the plan predicted.
+  const json cmp = ParseOut(Bits("report " + Q(dir / "out.gguf") + " --reference " + Q(model) + " --json"));
+  CHECK(cmp["types"] == json::array({"stored"}));
+  CHECK(cmp["totals"]["stored"]["bytes"] == plan["achieved"]["bytes"]);
+  const double predicted = plan["objective"].get<double>() / plan["params"].get<double>();
+  CHECK(cmp["totals"]["stored"]["mean_rel_mse"].get<double>() == Approx(predicted).epsilon(1e-12));
+  for (const auto& t : cmp["tensors"]) {
+    REQUIRE(t["candidates"].size() == 1);
+    CHECK(t["candidates"].begin().key() == plan["assignments"][t["name"].get<std::string>()]);
+  }
+  CHECK(Bits("report " + Q(dir / "out.gguf") + " --reference " + Q(dir / "recipe.txt")).status != 0);
 }
 
 TEST_CASE("report CLI: the HTML page renders in headless Chromium without console errors", "[cli][report]") {

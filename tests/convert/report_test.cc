@@ -332,6 +332,35 @@ TEST_CASE("report: JSON has exactly the issue's shape, the same for any thread c
     CHECK(keys(tot) == std::set<std::string>{"bytes", "bpw", "mean_rel_mse"});
 }
 
+TEST_CASE("report: --reference measures a file against another, exact against itself", "[report]") {
+  test::TempDir dir;
+  const test::TestTensor a = test::FloatTensor("blk.0.attn_q.weight", {8, 256}, 31, "F32");
+  const test::TestTensor b = test::FloatTensor("blk.0.attn_q.weight", {8, 256}, 31, "BF16");  // same values, rounded
+  test::WriteShard(dir / "a.safetensors", {a});
+  test::WriteShard(dir / "b.safetensors", {b});
+  ReportOptions o;
+  o.reference = (dir / "a.safetensors").string();
+  auto self = MeasureReport((dir / "a.safetensors").string(), o);
+  REQUIRE(self.ok());
+  REQUIRE(self->tensors.size() == 1);
+  CHECK(self->tensors[0].candidates[0].metrics.rel_rmse == 0);
+  auto r = MeasureReport((dir / "b.safetensors").string(), o);
+  REQUIRE(r.ok());
+  const ReportCandidate& c = r->tensors[0].candidates[0];
+  CHECK(c.type == DType::kBF16);
+  CHECK(c.bytes == 8 * 256 * 2);
+  const std::vector<float> x = F32Values(a);
+  CheckClose(c.metrics, DirectMetrics(x, Bf16Values(b), 256));
+  const nlohmann::json j = ReportToJson(*r);
+  CHECK(j["types"] == nlohmann::json::array({"stored"}));
+  CHECK(j["tensors"][0]["candidates"].contains("bf16"));
+  // Different shapes or missing names are errors naming the tensor.
+  test::WriteShard(dir / "c.safetensors", {test::FloatTensor("blk.0.attn_q.weight", {4, 256}, 31, "F32")});
+  auto bad = MeasureReport((dir / "c.safetensors").string(), o);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("blk.0.attn_q.weight") != std::string::npos);
+}
+
 TEST_CASE("report: layer index and tensor kind from names", "[report]") {
   CHECK(LayerOf("model.layers.12.self_attn.q_proj.weight") == 12);
   CHECK(LayerOf("blk.3.ffn_down.weight") == 3);
