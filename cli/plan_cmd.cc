@@ -167,8 +167,8 @@ Runner Setup(CLI::App& sub) {
   auto* size_opt = sub.add_option("--target-size", opt->target_size,
                                   "Budget in bytes of tensor data: 200GiB, 180GB, or a number of bytes");
   sub.add_option("--types", opt->types,
-                 "Candidate types (default: q2_k,q3_k,q4_k,q5_k,q6_k,q8_0 plus the i-quants bitsmith encodes; "
-                 "iq1_s/iq2_xxs/iq2_xs only with --imatrix)");
+                 "Candidate types (default: q2_k,q3_k,q4_k,q5_k,q6_k,q8_0 plus the i-quants bitsmith encodes, "
+                 "iq1_s/iq2_xxs/iq2_xs only with --imatrix; with --from-report: the block types it measured)");
   sub.add_option("--imatrix", opt->imatrix,
                  "Importance matrix (.dat or GGUF): measure and minimise imatrix_rel_rmse^2 (with --from-report, "
                  "the report's imatrix_rel_rmse is used when it has one)");
@@ -225,6 +225,12 @@ Runner Setup(CLI::App& sub) {
                                      "--imatrix with --from-report: the report has no imatrix_rel_rmse (measure it "
                                      "with `report --imatrix`)"));
       source = opt->from_report;
+      // Default: the block types the report measured (a recipe carries them into convert).
+      if (types.empty() && report.contains("types") && report["types"].is_array())
+        for (const auto& jt : report["types"])
+          if (jt.is_string())
+            if (std::optional<DType> t = FindDType(jt.get<std::string>()); t && GetDType(*t).is_block())
+              types.push_back(*t);
       if (types.empty()) types = DefaultPlanTypes(use_imatrix);
     } else {
       if (types.empty()) types = DefaultPlanTypes(!opt->imatrix.empty());
