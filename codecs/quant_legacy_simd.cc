@@ -259,6 +259,55 @@ HWY_INLINE void AffineLevels(const float* HWY_RESTRICT x, PackedF16* d_out, Pack
   }
 }
 
+// q4_1 / q5_1 plain, a batch of blocks at a time (as SymmetricScalesBatch):
+// ggml's sequential `if (v < min) min = v; if (v > max) max = v;` from
+// +-FLT_MAX is a strict select per lane on the transposed batch; then d =
+// (max - min) / nmax and id = d ? 1/d : 0, lane-wise.
+template <int kNmax>
+HWY_INLINE void AffineScalesBatch(const float* HWY_RESTRICT x0, int64_t valid, float* HWY_RESTRICT d_out,
+                                  float* HWY_RESTRICT id_out, float* HWY_RESTRICT min_out) {
+  const kq::DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  HWY_ALIGN float xt[kQK_Legacy * kq::kMaxN];
+  HWY_ALIGN int32_t offs[kq::kMaxN];
+  for (int64_t b = 0; b < N; ++b) offs[b] = static_cast<int32_t>(kQK_Legacy * (b < valid ? b : valid - 1));
+  kq::Transpose(x0, offs, kQK_Legacy, xt);
+  kq::VF vmin = hn::Set(d, 3.40282347e+38f), vmax = hn::Set(d, -3.40282347e+38f);
+  for (int e = 0; e < kQK_Legacy; ++e) {
+    const kq::VF x = hn::Load(d, xt + e * N);
+    vmin = hn::IfThenElse(hn::Lt(x, vmin), x, vmin);
+    vmax = hn::IfThenElse(hn::Gt(x, vmax), x, vmax);
+  }
+  const kq::VF vd = hn::Div(hn::Sub(vmax, vmin), hn::Set(d, static_cast<float>(kNmax)));
+  const kq::VF vid = hn::IfThenZeroElse(hn::Eq(vd, hn::Zero(d)), hn::Div(hn::Set(d, 1.0f), vd));
+  hn::Store(vd, d, d_out);
+  hn::Store(vid, d, id_out);
+  hn::Store(vmin, d, min_out);
+}
+
+// Step 3 of AffineLevels for a block whose d, id and min are known.
+template <int kNmax>
+HWY_INLINE void AffineLevelsWithScale(const float* HWY_RESTRICT x, float dd, float id, float min, VI* q) {
+  const DF df;
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const VF vid = hn::Set(df, id), vm = hn::Set(df, min), half = hn::Set(df, 0.5f);
+  if (std::isfinite(dd) && std::isfinite(id)) {
+    // max - min finite: 0 <= (x - min) * id <= ~nmax, so the truncation is a
+    // plain conversion and neither the int8 nor the uint8 wrap changes it.
+    for (int k = 0; k < kQK_Legacy / N; ++k) {
+      const VI l = hn::ConvertTo(di, hn::Add(hn::Mul(hn::Sub(hn::LoadU(df, x + k * N), vm), vid), half));
+      q[k] = kNmax == 15 ? hn::Min(l, hn::Set(di, 15)) : l;
+    }
+    return;
+  }
+  for (int k = 0; k < kQK_Legacy / N; ++k) {
+    const VF v = hn::Add(hn::Mul(hn::Sub(hn::LoadU(df, x + k * N), vm), vid), half);
+    if constexpr (kNmax == 15) q[k] = hn::Min(LowByteSigned(TruncX86(v)), hn::Set(di, 15));
+    else q[k] = TruncX86(v);  // (uint8_t): the low byte, taken when packing
+  }
+}
+
 // q8_0 / q8_1: amax, d = amax/127, qs = roundf(x*id) as int8. Returns d.
 HWY_INLINE float Q8Levels(const float* HWY_RESTRICT x, int8_t* HWY_RESTRICT qs, VI* sum) {
   const DF df;
@@ -434,8 +483,15 @@ void QuantizeQ4_1Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, i
   if (imatrix != nullptr) return QuantizeImatrixLanes<ImatrixKind::kQ4_1>(src, dst, nrows, n_per_row, imatrix);
   auto* y = static_cast<BlockQ4_1*>(dst);
   VI q[kMaxVecs];
-  for (int64_t i = 0; i < nrows * (n_per_row / kQK_Legacy); ++i) {
-    AffineLevels<15>(src + i * kQK_Legacy, &y[i].d, &y[i].m, q);
+  const int64_t nblocks = nrows * (n_per_row / kQK_Legacy);
+  const int64_t N = static_cast<int64_t>(hn::Lanes(kq::DF()));
+  HWY_ALIGN float dl[kq::kMaxN], idl[kq::kMaxN], minl[kq::kMaxN];
+  for (int64_t i = 0; i < nblocks; ++i) {
+    const int64_t b = i % N;
+    if (b == 0) AffineScalesBatch<15>(src + i * kQK_Legacy, nblocks - i < N ? nblocks - i : N, dl, idl, minl);
+    y[i].d.set_f32(dl[b]);
+    y[i].m.set_f32(minl[b]);
+    AffineLevelsWithScale<15>(src + i * kQK_Legacy, dl[b], idl[b], minl[b], q);
     PackNibbles<false>(q, y[i].qs);
   }
   ZeroUpper();
@@ -446,8 +502,15 @@ void QuantizeQ5_1Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, i
   if (imatrix != nullptr) return QuantizeImatrixLanes<ImatrixKind::kQ5_1>(src, dst, nrows, n_per_row, imatrix);
   auto* y = static_cast<BlockQ5_1*>(dst);
   VI q[kMaxVecs];
-  for (int64_t i = 0; i < nrows * (n_per_row / kQK_Legacy); ++i) {
-    AffineLevels<31>(src + i * kQK_Legacy, &y[i].d, &y[i].m, q);
+  const int64_t nblocks = nrows * (n_per_row / kQK_Legacy);
+  const int64_t N = static_cast<int64_t>(hn::Lanes(kq::DF()));
+  HWY_ALIGN float dl[kq::kMaxN], idl[kq::kMaxN], minl[kq::kMaxN];
+  for (int64_t i = 0; i < nblocks; ++i) {
+    const int64_t b = i % N;
+    if (b == 0) AffineScalesBatch<31>(src + i * kQK_Legacy, nblocks - i < N ? nblocks - i : N, dl, idl, minl);
+    y[i].d.set_f32(dl[b]);
+    y[i].m.set_f32(minl[b]);
+    AffineLevelsWithScale<31>(src + i * kQK_Legacy, dl[b], idl[b], minl[b], q);
     PackNibbles<true>(q, y[i].qs);
     const uint32_t qh = HighBits(q);
     std::memcpy(y[i].qh, &qh, 4);

@@ -28,7 +28,12 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string Exe() { return test::BitsmithExe().string(); }
-std::string Q(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string Q(const fs::path& p) {
+  std::string s(1, '\'');  // built up, not by operator+ (GCC 12 -Wrestrict false positive)
+  s += p.string();
+  s += '\'';
+  return s;
+}
 
 void WriteBytes(const fs::path& p, const void* data, size_t n) {
   std::ofstream f(p, std::ios::binary);
