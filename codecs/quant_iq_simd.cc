@@ -1,11 +1,327 @@
-// SIMD paths of the i-quant family (temporary: forward to the scalar oracle).
-#include "codecs/iq_kernels.h"
+// SIMD paths of the i-quant family (Highway, dynamic dispatch), byte- and
+// bit-identical to the scalar oracles (codecs/iq_kernels.h).
+//
+// Dequantizers (MXFP4 and the grid types): ggml's to_float computes, per value,
+//   grid types: y = db * grid[j] * (sign ? -1 : 1)      (IQ2_*, IQ3_*)
+//               y = dl * (grid[j] + delta)              (IQ1_*)
+//   MXFP4:      y = kvalues[q] * d
+// Every product there is exact in fp32 (tests/data/iquants/README.md section 5:
+// fp16 d has 11 significant bits, the sub-scale <= 5 bits, grid values <= 6 bits),
+// so db * (-g) equals (db * g) * -1 bit for bit, -0.0 and inf included. Not for
+// a NaN d (fp16 NaN in random bytes): the compiler turns ggml's `* -1.f` into a
+// sign flip, which db * (-g) does not do, so such blocks take the scalar oracle. Grid values are never 0 (odd lattice levels), so a
+// negated grid byte never needs a borrow: the signed bytes of a group of 8 are
+// formed with one 64-bit operation, (g ^ m) + (m & 0x01..01), m = 0xFF in the
+// bytes whose sign bit is set. Then 32 (or 16) int8 values per sub-block are
+// promoted to int32 lanes, converted and multiplied by the broadcast db in
+// vectors of up to 16 floats. The scalar factors (db, dl) are computed exactly as
+// the oracles compute them.
+//
+// Quantizers: still the scalar oracles (see docs/PERFORMANCE.md, i-quants).
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "codecs/quant_iq_simd.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
 
+#include <cstdint>
+#include <cstring>  // std::memcpy
+
+#include "codecs/iq_kernels.h"
+#include "formats/blocks_iq.h"
+#include "formats/half.h"
+#include "formats/iq_grids/iq1s_grid.h"
+#include "formats/iq_grids/iq2s_grid.h"
+#include "formats/iq_grids/iq2xs_grid.h"
+#include "formats/iq_grids/iq2xxs_grid.h"
+#include "formats/iq_grids/iq3s_grid.h"
+#include "formats/iq_grids/iq3xxs_grid.h"
+#include "formats/iq_grids/ksigns_iq2xs.h"
+#include "formats/iq_grids/kvalues_mxfp4.h"
+
+#ifndef BITSMITH_QUANT_IQ_SIMD_ONCE
+#define BITSMITH_QUANT_IQ_SIMD_ONCE
 namespace bitsmith::iq {
-#define FWD(NAME)                                                                               \
-  void Quantize##NAME##Simd(const float* x, void* y, int64_t nr, int64_t n, const float* w) {  \
-    Quantize##NAME##Ref(x, y, nr, n, w);                                                        \
-  }                                                                                             \
-  void Dequantize##NAME##Simd(const void* x, float* y, int64_t n) { Dequantize##NAME##Ref(x, y, n); }
-FWD(TQ1_0) FWD(TQ2_0) FWD(MXFP4) FWD(IQ2XXS) FWD(IQ2XS) FWD(IQ2S) FWD(IQ3XXS) FWD(IQ3S) FWD(IQ1S) FWD(IQ1M)
+namespace {
+
+// Byte j of kByteMask[b] is 0xFF when bit j of b is set.
+struct ByteMasks {
+  uint64_t m[256];
+  constexpr ByteMasks() : m() {
+    for (int b = 0; b < 256; ++b) {
+      uint64_t v = 0;
+      for (int j = 0; j < 8; ++j)
+        if ((b >> j) & 1) v |= uint64_t{0xFF} << (8 * j);
+      m[b] = v;
+    }
+  }
+};
+inline constexpr ByteMasks kByteMask{};
+
+// The 8 grid bytes g (all in 1..127) with the bytes selected by mask m negated,
+// as int8 (two's complement): ~g + 1 never carries out of a byte since g != 0.
+inline uint64_t SignedBytes(uint64_t g, uint64_t m) { return (g ^ m) + (m & 0x0101010101010101ull); }
+inline uint64_t SignedGroup(uint64_t g, uint8_t sign_byte) { return SignedBytes(g, kByteMask.m[sign_byte]); }
+inline uint64_t Grid2x4(uint32_t lo, uint32_t hi) { return lo | (static_cast<uint64_t>(hi) << 32); }
+
+}  // namespace
 }  // namespace bitsmith::iq
+#endif  // BITSMITH_QUANT_IQ_SIMD_ONCE
+
+HWY_BEFORE_NAMESPACE();
+namespace bitsmith::iq::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::CappedTag<float, 16>;  // N <= 16 divides every run of 16 or 32 values
+using DI = hn::Rebind<int32_t, DF>;
+using DI8 = hn::Rebind<int8_t, DF>;
+using VF = hn::Vec<DF>;
+
+// y[0..n) = factor * float(q[0..n)) (n = 16 or 32; N <= 16 divides it).
+HWY_INLINE void StoreScaledInt8(const int8_t* HWY_RESTRICT q, int n, VF factor, float* HWY_RESTRICT y) {
+  const DF df;
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  for (int j = 0; j < n; j += N)
+    hn::StoreU(hn::Mul(factor, hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(DI8(), q + j)))), df, y + j);
+}
+
+// y[0..8) = dl * (float(q[0..8)) + delta), 8 at a time (IQ1: delta per group of 8).
+HWY_INLINE void StoreIQ1Group(const int8_t* HWY_RESTRICT q, float dl, float delta, float* HWY_RESTRICT y) {
+  using D8F = hn::CappedTag<float, 8>;
+  const D8F df;
+  const hn::Rebind<int32_t, D8F> di;
+  const hn::Rebind<int8_t, D8F> d8;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const auto vdl = hn::Set(df, dl), vdelta = hn::Set(df, delta);
+  for (int j = 0; j < 8; j += N)
+    hn::StoreU(hn::Mul(vdl, hn::Add(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, q + j))), vdelta)), df, y + j);
+}
+
+void DequantizeMXFP4Impl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
+  const auto* x = static_cast<const BlockMXFP4*>(vx);
+#if HWY_TARGET == HWY_SCALAR
+  for (int64_t i = 0; i < n / 32; ++i, y += 32) {
+    const float d = F32FromBits(E8M0HalfBits(x[i].e));
+    for (int j = 0; j < 16; ++j) {
+      y[j] = iq_grids::kKValuesMXFP4[LowNibble(x[i].qs[j])] * d;
+      y[16 + j] = iq_grids::kKValuesMXFP4[HighNibble(x[i].qs[j])] * d;
+    }
+  }
+#else
+  // 16 nibble codes -> int8 values with one byte shuffle per half.
+  const hn::Full128<uint8_t> d8;
+  const hn::Full128<uint16_t> d16;
+  const auto table = hn::LoadU(d8, reinterpret_cast<const uint8_t*>(iq_grids::kKValuesMXFP4));
+  const auto low4 = hn::Set(d8, 0x0F);
+  const DF df;
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  alignas(16) int8_t v[32];
+  for (int64_t i = 0; i < n / 32; ++i, y += 32) {
+    const VF d = hn::Set(df, F32FromBits(E8M0HalfBits(x[i].e)));
+    const auto q = hn::LoadU(d8, x[i].qs);
+    const auto lo = hn::And(q, low4);
+    const auto hi = hn::And(hn::BitCast(d8, hn::ShiftRight<4>(hn::BitCast(d16, q))), low4);
+    hn::Store(hn::TableLookupBytes(table, lo), d8, reinterpret_cast<uint8_t*>(v));
+    hn::Store(hn::TableLookupBytes(table, hi), d8, reinterpret_cast<uint8_t*>(v + 16));
+    // ggml: kvalues[q] * d (value first).
+    for (int j = 0; j < 32; j += N)
+      hn::StoreU(hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(DI8(), v + j))), d), df, y + j);
+  }
+#endif
+}
+
+void DequantizeIQ2XXSImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
+  const auto* x = static_cast<const BlockIQ2XXS*>(vx);
+  const DF df;
+  uint64_t q[4];
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const float d = F16BitsToF32(x[i].d);
+    if (d != d) {  // NaN scale: the scalar oracle's sign handling (see the top)
+      DequantizeIQ2XXSRef(x + i, y, 256);
+      y += 256;
+      continue;
+    }
+    for (int s = 0; s < 8; ++s, y += 32) {
+      const IQ2XXSSubBlock sb = LoadIQ2XXSSubBlock(x[i], s);
+      const float db = d * (0.5f + IQ2XXSScale(sb.sign_word)) * 0.25f;
+      for (int l = 0; l < 4; ++l)
+        q[l] = SignedGroup(iq_grids::kIQ2XXSGrid[IQ2XXSGridIndex(sb.grid_word, l)],
+                           iq_grids::kKSignsIQ2XS[IQ2XXSSigns7(sb.sign_word, l)]);
+      StoreScaledInt8(reinterpret_cast<const int8_t*>(q), 32, hn::Set(df, db), y);
+    }
+  }
+}
+
+void DequantizeIQ2XSImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
+  const auto* x = static_cast<const BlockIQ2XS*>(vx);
+  const DF df;
+  uint64_t q[2];
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const float d = F16BitsToF32(x[i].d);
+    if (d != d) {  // NaN scale: the scalar oracle's sign handling (see the top)
+      DequantizeIQ2XSRef(x + i, y, 256);
+      y += 256;
+      continue;
+    }
+    for (int s = 0; s < 8; ++s) {
+      const float db[2] = {d * (0.5f + LowNibble(x[i].scales[s])) * 0.25f,
+                           d * (0.5f + HighNibble(x[i].scales[s])) * 0.25f};
+      for (int h = 0; h < 2; ++h, y += 16) {
+        for (int l = 0; l < 2; ++l) {
+          const uint16_t g = x[i].qs[4 * s + 2 * h + l];
+          q[l] = SignedGroup(iq_grids::kIQ2XSGrid[IQ2XSGridIndex(g)], iq_grids::kKSignsIQ2XS[IQ2XSSigns7(g)]);
+        }
+        StoreScaledInt8(reinterpret_cast<const int8_t*>(q), 16, hn::Set(df, db[h]), y);
+      }
+    }
+  }
+}
+
+void DequantizeIQ2SImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
+  const auto* x = static_cast<const BlockIQ2S*>(vx);
+  const DF df;
+  uint64_t q[2];
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const float d = F16BitsToF32(x[i].d);
+    if (d != d) {  // NaN scale: the scalar oracle's sign handling (see the top)
+      DequantizeIQ2SRef(x + i, y, 256);
+      y += 256;
+      continue;
+    }
+    for (int s = 0; s < 8; ++s) {
+      const float db[2] = {d * (0.5f + LowNibble(x[i].scales[s])) * 0.25f,
+                           d * (0.5f + HighNibble(x[i].scales[s])) * 0.25f};
+      for (int h = 0; h < 2; ++h, y += 16) {
+        for (int l = 0; l < 2; ++l) {
+          const int g = 4 * s + 2 * h + l;
+          q[l] = SignedGroup(iq_grids::kIQ2SGrid[IQ2SGridIndex(x[i], g)], x[i].signs[g]);
+        }
+        StoreScaledInt8(reinterpret_cast<const int8_t*>(q), 16, hn::Set(df, db[h]), y);
+      }
+    }
+  }
+}
+
+void DequantizeIQ3XXSImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
+  const auto* x = static_cast<const BlockIQ3XXS*>(vx);
+  const DF df;
+  uint64_t q[4];
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const float d = F16BitsToF32(x[i].d);
+    if (d != d) {  // NaN scale: the scalar oracle's sign handling (see the top)
+      DequantizeIQ3XXSRef(x + i, y, 256);
+      y += 256;
+      continue;
+    }
+    for (int s = 0; s < 8; ++s, y += 32) {
+      const uint32_t w = LoadIQ3XXSSignWord(x[i], s);
+      const float db = d * (0.5f + IQ2XXSScale(w)) * 0.5f;
+      for (int l = 0; l < 4; ++l)
+        q[l] = SignedGroup(Grid2x4(iq_grids::kIQ3XXSGrid[x[i].qs[8 * s + 2 * l]],
+                                   iq_grids::kIQ3XXSGrid[x[i].qs[8 * s + 2 * l + 1]]),
+                           iq_grids::kKSignsIQ2XS[IQ2XXSSigns7(w, l)]);
+      StoreScaledInt8(reinterpret_cast<const int8_t*>(q), 32, hn::Set(df, db), y);
+    }
+  }
+}
+
+void DequantizeIQ3SImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
+  const auto* x = static_cast<const BlockIQ3S*>(vx);
+  const DF df;
+  uint64_t q[4];
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const float d = F16BitsToF32(x[i].d);
+    if (d != d) {  // NaN scale: the scalar oracle's sign handling (see the top)
+      DequantizeIQ3SRef(x + i, y, 256);
+      y += 256;
+      continue;
+    }
+    for (int s = 0; s < 8; ++s, y += 32) {
+      const int sc = s % 2 == 0 ? LowNibble(x[i].scales[s / 2]) : HighNibble(x[i].scales[s / 2]);
+      const float db = d * (1 + 2 * sc);
+      for (int l = 0; l < 4; ++l)
+        q[l] = SignedGroup(Grid2x4(iq_grids::kIQ3SGrid[IQ3SGridIndex(x[i], 8 * s + 2 * l)],
+                                   iq_grids::kIQ3SGrid[IQ3SGridIndex(x[i], 8 * s + 2 * l + 1)]),
+                           x[i].signs[4 * s + l]);
+      StoreScaledInt8(reinterpret_cast<const int8_t*>(q), 32, hn::Set(df, db), y);
+    }
+  }
+}
+
+void DequantizeIQ1SImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
+  const auto* x = static_cast<const BlockIQ1S*>(vx);
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const float d = F16BitsToF32(x[i].d);
+    for (int s = 0; s < 8; ++s) {
+      const uint16_t h = x[i].qh[s];
+      const float dl = d * (2 * IQ1SScale(h) + 1);
+      const float delta = IQ1SDeltaNegative(h) ? -kIQ1Delta : kIQ1Delta;
+      for (int l = 0; l < 4; ++l, y += 8)
+        StoreIQ1Group(reinterpret_cast<const int8_t*>(iq_grids::kIQ1SGrid + IQ1SGridIndex(x[i], s, l)), dl, delta, y);
+    }
+  }
+}
+
+void DequantizeIQ1MImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
+  const auto* x = static_cast<const BlockIQ1M*>(vx);
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const float d = F16BitsToF32(IQ1MScaleBits(x[i]));
+    for (int h = 0; h < 16; ++h) {
+      const float dl = d * (2 * IQ1MScale(x[i], h) + 1);
+      for (int k = 0; k < 2; ++k, y += 8) {
+        const float delta = IQ1MDeltaNegative(x[i], h, k) ? -kIQ1Delta : kIQ1Delta;
+        StoreIQ1Group(reinterpret_cast<const int8_t*>(iq_grids::kIQ1SGrid + IQ1MGridIndex(x[i], h, k)), dl, delta, y);
+      }
+    }
+  }
+}
+
+}  // namespace bitsmith::iq::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace bitsmith::iq {
+
+HWY_EXPORT(DequantizeMXFP4Impl);
+HWY_EXPORT(DequantizeIQ2XXSImpl);
+HWY_EXPORT(DequantizeIQ2XSImpl);
+HWY_EXPORT(DequantizeIQ2SImpl);
+HWY_EXPORT(DequantizeIQ3XXSImpl);
+HWY_EXPORT(DequantizeIQ3SImpl);
+HWY_EXPORT(DequantizeIQ1SImpl);
+HWY_EXPORT(DequantizeIQ1MImpl);
+
+#define BITSMITH_IQ_QUANTIZE_SCALAR(NAME)                                                      \
+  void Quantize##NAME##Simd(const float* x, void* y, int64_t nr, int64_t n, const float* w) { \
+    Quantize##NAME##Ref(x, y, nr, n, w);                                                       \
+  }
+#define BITSMITH_IQ_DEQUANTIZE_SIMD(NAME)                            \
+  void Dequantize##NAME##Simd(const void* x, float* y, int64_t n) { \
+    HWY_DYNAMIC_DISPATCH(Dequantize##NAME##Impl)(x, y, n);          \
+  }
+BITSMITH_IQ_QUANTIZE_SCALAR(TQ1_0)
+BITSMITH_IQ_QUANTIZE_SCALAR(TQ2_0)
+BITSMITH_IQ_QUANTIZE_SCALAR(MXFP4)
+BITSMITH_IQ_QUANTIZE_SCALAR(IQ2XXS)
+BITSMITH_IQ_QUANTIZE_SCALAR(IQ2XS)
+BITSMITH_IQ_QUANTIZE_SCALAR(IQ2S)
+BITSMITH_IQ_QUANTIZE_SCALAR(IQ3XXS)
+BITSMITH_IQ_QUANTIZE_SCALAR(IQ3S)
+BITSMITH_IQ_QUANTIZE_SCALAR(IQ1S)
+BITSMITH_IQ_QUANTIZE_SCALAR(IQ1M)
+void DequantizeTQ1_0Simd(const void* x, float* y, int64_t n) { DequantizeTQ1_0Ref(x, y, n); }
+void DequantizeTQ2_0Simd(const void* x, float* y, int64_t n) { DequantizeTQ2_0Ref(x, y, n); }
+BITSMITH_IQ_DEQUANTIZE_SIMD(MXFP4)
+BITSMITH_IQ_DEQUANTIZE_SIMD(IQ2XXS)
+BITSMITH_IQ_DEQUANTIZE_SIMD(IQ2XS)
+BITSMITH_IQ_DEQUANTIZE_SIMD(IQ2S)
+BITSMITH_IQ_DEQUANTIZE_SIMD(IQ3XXS)
+BITSMITH_IQ_DEQUANTIZE_SIMD(IQ3S)
+BITSMITH_IQ_DEQUANTIZE_SIMD(IQ1S)
+BITSMITH_IQ_DEQUANTIZE_SIMD(IQ1M)
+#undef BITSMITH_IQ_QUANTIZE_SCALAR
+#undef BITSMITH_IQ_DEQUANTIZE_SIMD
+
+}  // namespace bitsmith::iq
+#endif  // HWY_ONCE
