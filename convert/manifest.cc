@@ -107,7 +107,12 @@ PartialDir& PartialDir::operator=(PartialDir&& o) noexcept {
   return *this;
 }
 PartialDir::~PartialDir() {
-  if (fd_ >= 0) ::close(fd_);  // releases the flock
+  if (fd_ < 0) return;
+  // A run that ends (even with an error) is not a stale owner: clear its pid so
+  // that the next run does not report it as an interrupted one. Only a killed
+  // process leaves its pid behind.
+  (void)::ftruncate(fd_, 0);
+  ::close(fd_);  // releases the flock
 }
 
 Result<Manifest> PartialDir::Load() const {

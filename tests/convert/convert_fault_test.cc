@@ -176,6 +176,28 @@ TEST_CASE("convert: a second conversion into the same OUT is refused; a dead own
   REQUIRE(res.status == 0);
   CHECK_THAT(res.err, Catch::Contains("stale lock") && Catch::Contains("pid " + std::to_string(pid)));
   CHECK(DirFiles(out) == ref);
+
+  // 4. A partial OUT of one job cannot be resumed by another (other --to); a
+  //    run that fails is not reported as stale afterwards.
+  const fs::path out2 = tmp / "out2";
+  const auto bg2 = test::Run("bash -c \"" + slow + ConvertCmd(tmp / "in", out2) + " > /dev/null 2>&1 & echo \\$!\"");
+  const int pid2 = std::atoi(bg2.out.c_str());
+  REQUIRE(pid2 > 0);
+  const fs::path manifest = out2 / std::string(kPartialDirName) / "manifest.json";
+  REQUIRE(WaitFor([&] { return Slurp(manifest).find("model-00001-of-00008") != std::string::npos; }, 30));
+  ::kill(pid2, SIGKILL);
+  REQUIRE(WaitFor([&] { return ::kill(pid2, 0) != 0 || Slurp("/proc/" + std::to_string(pid2) + "/stat").find(") Z") !=
+                                                          std::string::npos; },
+                  20));
+  const auto other = test::Run(Exe() + " convert '" + (tmp / "in").string() + "' '" + out2.string() +
+                               "' --to f16 --threads 1 --resume");
+  CHECK(other.status != 0);
+  CHECK_THAT(other.err, Catch::Contains("different"));
+  CHECK(Slurp(out2 / std::string(kPartialDirName) / "lock").empty());
+  const auto res2 = test::Run(ConvertCmd(tmp / "in", out2, "--resume"));
+  REQUIRE(res2.status == 0);
+  CHECK_THAT(res2.err, !Catch::Contains("stale lock"));
+  CHECK(DirFiles(out2) == ref);
 }
 
 TEST_CASE("convert: progress only on a terminal; -q silences warnings", "[convert][cli]") {
