@@ -2,7 +2,8 @@
 // byte-identical to the scalar references in codecs/quant_legacy_ref.cc.
 //
 // The plain quantizers (q4_0 q4_1 q5_0 q5_1 q8_0 q8_1 q8_k) are vectorised
-// inside a block, which is exact for them: their only per-block reductions are a
+// inside a block (q4_0..q5_1 take their scales from a transposed batch, one
+// block per lane), which is exact for them: their only per-block reductions are a
 // maximum / minimum (order-independent, with the ties ggml's sequential scans
 // break by "first element wins" resolved by a find-first), the scale arithmetic
 // runs in scalar code exactly as in the reference, and the per-element work
@@ -19,7 +20,8 @@
 // (make_qkx3_quants) are searches whose float sums must keep ggml's sequential
 // order: they run one block per lane with the lane-wise searches of the k-quant
 // quantizers (codecs/quant_k-inl.h: QxFitLanes, MinMaxFitLanes), as q6_k's and
-// q4_k's imatrix paths do. iq4_nl/iq4_xs quantization runs the scalar reference.
+// q4_k's imatrix paths do. iq4_nl/iq4_xs (plain and imatrix) run their
+// 16-candidate search one 32-element sub-block per lane in the same way.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "codecs/quant_legacy_simd.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -722,14 +724,206 @@ void DequantizeQ8KImpl(const void* src, float* HWY_RESTRICT y, int64_t n) {
   ZeroUpper();
 }
 
-// iq4 quantizers: the reference (sequential sums); exported for uniformity.
+// ===========================================================================
+// iq4_nl / iq4_xs: ggml's quantize_row_iq4_nl_impl (ntry 7), as the reference
+// Iq4NlImpl (codecs/quant_legacy_ref.cc) describes it. Step 2 -- the per
+// 32-element sub-block search, 16 candidate scales with a nearest-value lookup
+// per element -- runs one sub-block per lane (each lane the scalar sequence of
+// its sub-block: same sums in the same order, no FMA); sigma2 (step 1) and the
+// final requantization and packing (steps 3-4) run per super-block in scalar
+// code, exactly as in the reference.
+// ===========================================================================
+
+// ggml's best_index_int8(16, kvalues_iq4nl, x) (BestIndexIq4 of the reference).
+inline int BestIndexIq4Scalar(float x) {
+  const int8_t* val = kIq4NlValues;
+  if (x <= val[0]) return 0;
+  if (x >= val[15]) return 15;
+  int ml = 0, mu = 15;
+  while (mu - ml > 1) {
+    const int mav = (ml + mu) / 2;
+    if (x < val[mav]) mu = mav;
+    else ml = mav;
+  }
+  return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
+}
+
+// The table value best_index_int8 picks, on every lane. For val[0] < x <
+// val[15] the binary search ends with val[ml] <= x < val[ml + 1] (ml the largest
+// such index): found here by an ascending select chain, then ggml's tie rule
+// `x - val[ml] < val[ml+1] - x ? ml : ml + 1`; x <= val[0] gives val[0], x >=
+// val[15] and NaN give val[15] (NaN fails every comparison of the search).
+HWY_INLINE kq::VF Iq4NearestValue(kq::VF x) {
+  const kq::DF d;
+  kq::VF lo = hn::Set(d, kIq4NlValues[0]), hi = hn::Set(d, kIq4NlValues[1]);
+  for (int k = 1; k < 15; ++k) {
+    const auto ge = hn::Ge(x, hn::Set(d, kIq4NlValues[k]));
+    lo = hn::IfThenElse(ge, hn::Set(d, kIq4NlValues[k]), lo);
+    hi = hn::IfThenElse(ge, hn::Set(d, kIq4NlValues[k + 1]), hi);
+  }
+  kq::VF v = hn::IfThenElse(hn::Lt(hn::Sub(x, lo), hn::Sub(hi, x)), lo, hi);
+  v = hn::IfThenElse(hn::Le(x, hn::Set(d, kIq4NlValues[0])), hn::Set(d, kIq4NlValues[0]), v);
+  return hn::IfThenElse(hn::Or(hn::Ge(x, hn::Set(d, kIq4NlValues[15])), hn::IsNaN(x)),
+                        hn::Set(d, kIq4NlValues[15]), v);
+}
+
+// Step 2 on N sub-blocks (xt, wt: 32 rows of N, transposed): the scale of each
+// lane's sub-block, 0 where amax < kGroupMaxEps.
+HWY_INLINE kq::VF Iq4SearchLanes(const float* HWY_RESTRICT xt, const float* HWY_RESTRICT wt) {
+  const kq::DF d;
+  const size_t N = hn::Lanes(d);
+  const kq::VF zero = hn::Zero(d);
+  // Signed abs max, first on ties.
+  kq::VF amax = zero, max = zero;
+  for (int e = 0; e < kQK_Legacy; ++e) {
+    const kq::VF x = hn::Load(d, xt + e * N);
+    const auto gt = hn::Gt(hn::Abs(x), amax);
+    amax = hn::IfThenElse(gt, hn::Abs(x), amax);
+    max = hn::IfThenElse(gt, x, max);
+  }
+  // sumqx = sum (w*q)*x, sumq2 = sum (w*q)*q for the levels of inverse scale id.
+  auto sums = [&](kq::VF id, kq::VF& sumqx, kq::VF& sumq2) {
+    sumqx = zero;
+    sumq2 = zero;
+    for (int e = 0; e < kQK_Legacy; ++e) {
+      const kq::VF x = hn::Load(d, xt + e * N);
+      const kq::VF q = Iq4NearestValue(hn::Mul(id, x));
+      const kq::VF wq = hn::Mul(hn::Load(d, wt + e * N), q);
+      sumqx = hn::Add(sumqx, hn::Mul(wq, x));
+      sumq2 = hn::Add(sumq2, hn::Mul(wq, q));
+    }
+  };
+  // d = -max / values[0], id = 1/d; least-squares scale of its levels.
+  const kq::VF d0 = hn::Div(hn::Neg(max), hn::Set(d, static_cast<float>(kIq4NlValues[0])));
+  kq::VF sumqx, sumq2;
+  sums(hn::Div(hn::Set(d, 1.0f), d0), sumqx, sumq2);
+  kq::VF scale = hn::IfThenElseZero(hn::Gt(sumq2, zero), hn::Div(sumqx, sumq2));
+  kq::VF best = hn::Mul(scale, sumqx);
+  // Trials id = (itry + values[0]) / max, itry = -7..7.
+  for (int itry = -7; itry <= 7; ++itry) {
+    const kq::VF id = hn::Div(hn::Set(d, static_cast<float>(itry + kIq4NlValues[0])), max);
+    sums(id, sumqx, sumq2);
+    const auto better = hn::And(hn::Gt(sumq2, zero), hn::Gt(hn::Mul(sumqx, sumqx), hn::Mul(best, sumq2)));
+    const kq::VF new_scale = hn::Div(sumqx, sumq2);
+    scale = hn::IfThenElse(better, new_scale, scale);
+    best = hn::IfThenElse(better, hn::Mul(new_scale, sumqx), best);
+  }
+  return hn::IfThenZeroElse(hn::Lt(amax, hn::Set(d, quant::kGroupMaxEps)), scale);
+}
+
+// Steps 3-4 for one super-block, given its sub-block scales (scalar, as in the
+// reference).
+inline void Iq4Finish(int super_size, const float* x, const float* scales, PackedF16* dh, uint8_t* q4,
+                      uint8_t* scales_h, uint8_t* scales_l) {
+  constexpr int kBlock = 32;
+  uint8_t L[kQK_K];
+  const int nsub = super_size / kBlock;
+  if (nsub > 1) {  // iq4_xs
+    float max_scale = 0, amax_scale = 0;
+    for (int ib = 0; ib < nsub; ++ib) {
+      const float abs_d = std::fabs(scales[ib]);
+      if (abs_d > amax_scale) {
+        amax_scale = abs_d;
+        max_scale = scales[ib];
+      }
+    }
+    const float d = -max_scale / 32;
+    dh->set_f32(d);
+    const float id = d != 0 ? 1 / d : 0.f;
+    uint8_t ls[kQK_K / kBlock];
+    for (int ib = 0; ib < nsub; ++ib) {
+      int l = quant::NearestInt(id * scales[ib]);
+      l = l < -32 ? -32 : (l > 31 ? 31 : l);
+      const float dl = d * static_cast<float>(l);
+      const float idl = dl != 0 ? 1 / dl : 0.f;
+      for (int j = 0; j < kBlock; ++j)
+        L[ib * kBlock + j] = static_cast<uint8_t>(BestIndexIq4Scalar(idl * x[ib * kBlock + j]));
+      ls[ib] = static_cast<uint8_t>(l + 32);
+    }
+    PackIq4XsScales(ls, scales_h, scales_l);
+  } else {  // iq4_nl
+    dh->set_f32(scales[0]);
+    const float id = scales[0] != 0 ? 1 / scales[0] : 0;
+    for (int j = 0; j < super_size; ++j) L[j] = static_cast<uint8_t>(BestIndexIq4Scalar(id * x[j]));
+  }
+  for (int i = 0; i < super_size / 32; ++i) PackNibbles32(L + 32 * i, q4 + 16 * i);
+}
+
+// Groups of whole super-blocks holding a multiple of N sub-blocks; each group's
+// sub-blocks are searched N at a time, then its super-blocks finished.
+template <int kSuper>
+void QuantizeIq4Lanes(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
+                      const float* HWY_RESTRICT imatrix) {
+  constexpr int kNsub = kSuper / kQK_Legacy;
+  constexpr int kMaxGroup = kNsub > static_cast<int>(kq::kMaxN) ? kNsub : static_cast<int>(kq::kMaxN);
+  const kq::DF d;
+  const int N = static_cast<int>(hn::Lanes(d));
+  const int group_subs = kNsub > N ? kNsub : N;
+  const int group_supers = group_subs / kNsub;
+  const int64_t subs_per_row = n_per_row / kQK_Legacy;
+  const int64_t nsupers = nrows * (n_per_row / kSuper);
+  HWY_ALIGN float xt[kQK_Legacy * kq::kMaxN], wt[kQK_Legacy * kq::kMaxN];
+  HWY_ALIGN float sigma_lanes[kq::kMaxN];
+  HWY_ALIGN int32_t x_offs[kq::kMaxN], qw_offs[kq::kMaxN];
+  HWY_ALIGN float scales[kMaxGroup];
+  float sigma2[kMaxGroup];
+  for (int64_t s0 = 0; s0 < nsupers; s0 += group_supers) {
+    const int valid_supers = static_cast<int>(nsupers - s0 < group_supers ? nsupers - s0 : group_supers);
+    const int valid_subs = valid_supers * kNsub;
+    const float* base = src + s0 * kSuper;
+    // 1. sigma2 = 2 * sum x^2 / super_size, sequentially, per super-block.
+    for (int s = 0; s < valid_supers; ++s) {
+      float acc = 0;
+      for (int j = 0; j < kSuper; ++j) acc += base[s * kSuper + j] * base[s * kSuper + j];
+      acc *= 2.f / static_cast<float>(kSuper);
+      sigma2[s] = acc;
+    }
+    for (int o = 0; o < group_subs; o += N) {
+      for (int b = 0; b < N; ++b) {  // padding lanes repeat the last sub-block
+        const int sub = o + b < valid_subs ? o + b : valid_subs - 1;
+        x_offs[b] = kQK_Legacy * sub;
+        qw_offs[b] = static_cast<int32_t>(kQK_Legacy * ((s0 * kNsub + sub) % subs_per_row));
+        sigma_lanes[b] = sigma2[sub / kNsub];
+      }
+      kq::Transpose(base, x_offs, kQK_Legacy, xt);
+      // 2. weights: qw * sqrt(sigma2 + x^2) with an imatrix, x^2 without.
+      if (imatrix != nullptr) {
+        kq::Transpose(imatrix, qw_offs, kQK_Legacy, wt);
+        const kq::VF vs = hn::Load(d, sigma_lanes);
+        for (int e = 0; e < kQK_Legacy; ++e) {
+          const kq::VF x = hn::Load(d, xt + e * N);
+          hn::Store(hn::Mul(hn::Load(d, wt + e * N), hn::Sqrt(hn::Add(vs, hn::Mul(x, x)))), d, wt + e * N);
+        }
+      } else {
+        for (int e = 0; e < kQK_Legacy; ++e) {
+          const kq::VF x = hn::Load(d, xt + e * N);
+          hn::Store(hn::Mul(x, x), d, wt + e * N);
+        }
+      }
+      hn::Store(Iq4SearchLanes(xt, wt), d, scales + o);
+    }
+    // 3.-4.
+    for (int s = 0; s < valid_supers; ++s) {
+      const int64_t sb = s0 + s;
+      if constexpr (kSuper == kQK_Legacy) {
+        BlockIq4Nl& y = static_cast<BlockIq4Nl*>(dst)[sb];
+        Iq4Finish(kSuper, base + s * kSuper, scales + s * kNsub, &y.d, y.qs, nullptr, nullptr);
+      } else {
+        BlockIq4Xs& y = static_cast<BlockIq4Xs*>(dst)[sb];
+        Iq4Finish(kSuper, base + s * kSuper, scales + s * kNsub, &y.d, y.qs, y.scales_h, y.scales_l);
+      }
+    }
+  }
+  ZeroUpper();
+}
+
 void QuantizeIq4NlImpl(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                        const float* imatrix) {
-  QuantizeIq4NlRef(src, dst, nrows, n_per_row, imatrix);
+  QuantizeIq4Lanes<kQK_Legacy>(src, dst, nrows, n_per_row, imatrix);
 }
 void QuantizeIq4XsImpl(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                        const float* imatrix) {
-  QuantizeIq4XsRef(src, dst, nrows, n_per_row, imatrix);
+  QuantizeIq4Lanes<kQK_K>(src, dst, nrows, n_per_row, imatrix);
 }
 
 }  // namespace bitsmith::legacy::HWY_NAMESPACE
