@@ -2,7 +2,11 @@
 // [--all] [--json [FILE]] [--csv FILE] [--html FILE]`: what every tensor costs in
 // each candidate format, in bytes and in accuracy (convert/report.h).
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <thread>
 #include <map>
 #include <memory>
 
@@ -202,7 +206,29 @@ Runner Setup(CLI::App& sub) {
     ro.threads = opt->threads;
     if (opt->threads < 0)
       return ReportError(MakeError(ErrorKind::kBadUsage, "--threads {}: expected 0 (all cores) or more", opt->threads));
+    // Progress line (stderr, terminals only): weights measured so far.
+    std::atomic<uint64_t> done{0}, total{0};
+    ro.progress = &done;
+    ro.progress_total = &total;
+    std::atomic<bool> stop{false};
+    std::thread progress;
+    if (StderrIsTerminal() && !Quiet())
+      progress = std::thread([&] {
+        bool printed = false;
+        while (!stop.load()) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(250));
+          const uint64_t d = done.load(), t = total.load();
+          if (t == 0) continue;
+          fmt::print(stderr, "\r\033[K  report: {:.1f}% ({} of {} weights)", 100.0 * static_cast<double>(d) / static_cast<double>(t),
+                     HumanCount(d), HumanCount(t));
+          std::fflush(stderr);
+          printed = true;
+        }
+        if (printed) fmt::print(stderr, "\r\033[K");
+      });
     auto rep = MeasureReport(opt->path, ro);
+    stop = true;
+    if (progress.joinable()) progress.join();
     if (!rep.ok()) return ReportError(rep.error());
     for (const std::string& w : rep->warnings) Warn(w);
     if (!opt->csv.empty())

@@ -69,7 +69,7 @@ const char* const kSamples[] = {
     "realmix-dev/model.safetensors",
 };
 
-TEST_CASE("report CLI: every sample model, 100 columns, totals equal convert --dry-run", "[cli][report]") {
+TEST_CASE("report CLI: every sample model / 100 columns / totals equal convert --dry-run", "[cli][report]") {
   if (!test::HaveShared("models")) return;
   test::TempDir dir;
   for (const char* s : kSamples) {
@@ -110,7 +110,7 @@ TEST_CASE("report CLI: every sample model, 100 columns, totals equal convert --d
   }
 }
 
-TEST_CASE("report CLI: --csv, --html, --tensors, exit codes", "[cli][report]") {
+TEST_CASE("report CLI: --csv / --html / --tensors / exit codes", "[cli][report]") {
   if (!test::HaveShared("models/tiny-rwkv-5v2-730K")) return;
   test::TempDir dir;
   const fs::path model = test::SharedDir() / "models/tiny-rwkv-5v2-730K/model.safetensors";
@@ -134,7 +134,7 @@ TEST_CASE("report CLI: --csv, --html, --tensors, exit codes", "[cli][report]") {
   CHECK(Bits("report").status == 2);
 }
 
-TEST_CASE("plan CLI: meets the budget, beats uniform types, --from-report = measuring, any thread count",
+TEST_CASE("plan CLI: meets the budget / beats uniform types / --from-report = measuring / any thread count",
           "[cli][plan]") {
   if (!test::HaveShared("models/tiny-rwkv-7v0-834K")) return;
   test::TempDir dir;
@@ -180,7 +180,7 @@ TEST_CASE("plan CLI: meets the budget, beats uniform types, --from-report = meas
   CHECK(Bits("plan " + Q(model) + " --target-bpw 5 --keep 'emb=q9_9'").status == 2);
 }
 
-TEST_CASE("plan CLI: the recipe round-trips through convert --recipe; pins and floors apply", "[cli][plan]") {
+TEST_CASE("plan CLI: the recipe round-trips through convert --recipe / pins and floors apply", "[cli][plan]") {
   if (!test::HaveShared("models/tiny-rwkv-5v2-730K")) return;
   test::TempDir dir;
   const fs::path model = test::SharedDir() / "models/tiny-rwkv-5v2-730K/model.safetensors";

@@ -196,7 +196,7 @@ TEST_CASE("report: metrics equal a direct computation on small tensors", "[repor
   CHECK(r->layers[1].params == 40 * 512 + 64);
 }
 
-TEST_CASE("report: scaled FP8 reference is code x scale before bf16; block types quantize bf16(x)", "[report]") {
+TEST_CASE("report: scaled FP8 reference is code x scale before bf16 / block types quantize bf16(x)", "[report]") {
   test::TempDir dir;
   const auto shards = test::DeepSeekShards();
   test::WriteCheckpoint(dir.path() / "ck", shards, test::DeepSeekConfig());
@@ -278,7 +278,7 @@ TEST_CASE("report: imatrix quantizes like llama-quantize and weights imatrix_rel
   CHECK(j["tensors"][1]["candidates"]["q4_k"]["imatrix_rel_rmse"].is_null());
 }
 
-TEST_CASE("report: JSON has exactly the issue's shape, the same for any thread count", "[report]") {
+TEST_CASE("report: JSON has exactly the issue's shape / the same for any thread count", "[report]") {
   if (!test::HaveShared("models/tiny-rwkv-7v0-834K")) return;
   const std::string path = (test::SharedDir() / "models/tiny-rwkv-7v0-834K/model-q5_0.gguf").string();
   std::string first;
@@ -332,7 +332,7 @@ TEST_CASE("report: JSON has exactly the issue's shape, the same for any thread c
     CHECK(keys(tot) == std::set<std::string>{"bytes", "bpw", "mean_rel_mse"});
 }
 
-TEST_CASE("report: --reference measures a file against another, exact against itself", "[report]") {
+TEST_CASE("report: --reference measures a file against another / exact against itself", "[report]") {
   test::TempDir dir;
   const test::TestTensor a = test::FloatTensor("blk.0.attn_q.weight", {8, 256}, 31, "F32");
   const test::TestTensor b = test::FloatTensor("blk.0.attn_q.weight", {8, 256}, 31, "BF16");  // same values, rounded
