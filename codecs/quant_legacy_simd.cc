@@ -468,8 +468,9 @@ void QuantizeQ5_0Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, i
   const int64_t nblocks = nrows * (n_per_row / kQK_Legacy);
   const int64_t N = static_cast<int64_t>(hn::Lanes(kq::DF()));
   HWY_ALIGN float dl[kq::kMaxN], idl[kq::kMaxN];
+  int64_t b = N - 1;  // lane of block i in its batch (no division per block)
   for (int64_t i = 0; i < nblocks; ++i) {
-    const int64_t b = i % N;
+    if (++b == N) b = 0;
     if (b == 0) SymmetricScalesBatch<16>(src + i * kQK_Legacy, nblocks - i < N ? nblocks - i : N, dl, idl);
     y[i].d.set_f32(dl[b]);
     SymmetricLevelsWithScale<16>(src + i * kQK_Legacy, idl[b], q);
@@ -488,8 +489,9 @@ void QuantizeQ4_1Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, i
   const int64_t nblocks = nrows * (n_per_row / kQK_Legacy);
   const int64_t N = static_cast<int64_t>(hn::Lanes(kq::DF()));
   HWY_ALIGN float dl[kq::kMaxN], idl[kq::kMaxN], minl[kq::kMaxN];
+  int64_t b = N - 1;  // lane of block i in its batch (no division per block)
   for (int64_t i = 0; i < nblocks; ++i) {
-    const int64_t b = i % N;
+    if (++b == N) b = 0;
     if (b == 0) AffineScalesBatch<15>(src + i * kQK_Legacy, nblocks - i < N ? nblocks - i : N, dl, idl, minl);
     y[i].d.set_f32(dl[b]);
     y[i].m.set_f32(minl[b]);
@@ -507,8 +509,9 @@ void QuantizeQ5_1Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, i
   const int64_t nblocks = nrows * (n_per_row / kQK_Legacy);
   const int64_t N = static_cast<int64_t>(hn::Lanes(kq::DF()));
   HWY_ALIGN float dl[kq::kMaxN], idl[kq::kMaxN], minl[kq::kMaxN];
+  int64_t b = N - 1;  // lane of block i in its batch (no division per block)
   for (int64_t i = 0; i < nblocks; ++i) {
-    const int64_t b = i % N;
+    if (++b == N) b = 0;
     if (b == 0) AffineScalesBatch<31>(src + i * kQK_Legacy, nblocks - i < N ? nblocks - i : N, dl, idl, minl);
     y[i].d.set_f32(dl[b]);
     y[i].m.set_f32(minl[b]);
