@@ -217,27 +217,29 @@ void QuantizeIQ1SRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row,
 namespace {
 
 // Split search of one IQ1_M half-sub-block as d99724f2 writes it: for every split
-// (i1, i2), the four sums (shift codes k) accumulated over the sorted values in
-// order, each term (w*q)*x and (w*q)*q.
-inline void IQ1MSplitSums(const float* xb, const float* weight, const int* idx, int i1, int i2,
-                          float sumqx[4], float sumq2[4]) {
-  for (int k = 0; k < 4; ++k) sumqx[k] = sumq2[k] = 0;
-  for (int j = 0; j < 16; ++j) {
-    const int lev = j < i1 ? 0 : j < i2 ? 1 : 2;
-    const int i = idx[j];
+// (i1, i2), the four sums (shift codes k) accumulated over the sorted values j =
+// 0..15 in order, each term (w*q)*x and (w*q)*q with level 0 / 1 / 2 for j < i1 /
+// < i2 / else. A candidate's running sums after the values j < i2 do not depend on
+// the rest, so they are kept (exactly the same float operations in the same
+// order, only not repeated): per i1 the level-0 prefix, per i2 one more level-1
+// term, then the level-2 suffix is added to a copy.
+struct IQ1MSums {
+  float qx[4] = {0, 0, 0, 0}, q2[4] = {0, 0, 0, 0};
+  // Adds sorted value i (its index in the sub-block) at level lev.
+  void Add(const float* xb, const float* weight, int i, int lev) {
     const float p = kXp[lev], m = kXm[lev];
     // First-half values take shift sign 1 for k = 0,1; second-half values for k = 0,2.
     const float a = p, b = i < 8 ? p : m, c = i < 8 ? m : p;
-    sumqx[0] += weight[i] * a * xb[i];
-    sumqx[1] += weight[i] * b * xb[i];
-    sumqx[2] += weight[i] * c * xb[i];
-    sumqx[3] += weight[i] * m * xb[i];
-    sumq2[0] += weight[i] * a * a;
-    sumq2[1] += weight[i] * b * b;
-    sumq2[2] += weight[i] * c * c;
-    sumq2[3] += weight[i] * m * m;
+    qx[0] += weight[i] * a * xb[i];
+    qx[1] += weight[i] * b * xb[i];
+    qx[2] += weight[i] * c * xb[i];
+    qx[3] += weight[i] * m * xb[i];
+    q2[0] += weight[i] * a * a;
+    q2[1] += weight[i] * b * b;
+    q2[2] += weight[i] * c * c;
+    q2[3] += weight[i] * m * m;
   }
-}
+};
 
 // Prefix sums of one IQ1_M half-sub-block as llama.cpp computes them since PR
 // #28706 (Sep 2026, "IQ1_M build prefix sums once per block"), which the npm ggml
@@ -322,21 +324,34 @@ void QuantizeIQ1MImpl(const float* x, void* vy, int64_t nrows, int64_t n_per_row
         SortedOrder<16>(xb, idx);
         float best_score = -FLT_MAX, scale = max;
         int besti1 = -1, besti2 = -1, best_k = -1;
-        [[maybe_unused]] const IQ1MPrefix prefix = kPrefixSums ? IQ1MPrefix(xb, weight, idx) : IQ1MPrefix{};
-        for (int i1 = 0; i1 <= 16; ++i1) {
-          for (int i2 = i1; i2 <= 16; ++i2) {
-            float sumqx[4], sumq2[4];
-            if constexpr (kPrefixSums) {
-              prefix.Sums(i1, i2, sumqx, sumq2);
-            } else {
-              IQ1MSplitSums(xb, weight, idx, i1, i2, sumqx, sumq2);
+        // Keeps the first strict maximum over (i1, i2, k) in that order.
+        auto consider = [&](int i1, int i2, const float* sumqx, const float* sumq2) {
+          for (int k = 0; k < 4; ++k) {
+            if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
+              scale = sumqx[k] / sumq2[k];
+              best_score = scale * sumqx[k];
+              besti1 = i1, besti2 = i2, best_k = k;
             }
-            for (int k = 0; k < 4; ++k) {
-              if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
-                scale = sumqx[k] / sumq2[k];
-                best_score = scale * sumqx[k];
-                besti1 = i1, besti2 = i2, best_k = k;
-              }
+          }
+        };
+        if constexpr (kPrefixSums) {
+          const IQ1MPrefix prefix(xb, weight, idx);
+          for (int i1 = 0; i1 <= 16; ++i1)
+            for (int i2 = i1; i2 <= 16; ++i2) {
+              float sumqx[4], sumq2[4];
+              prefix.Sums(i1, i2, sumqx, sumq2);
+              consider(i1, i2, sumqx, sumq2);
+            }
+        } else {
+          IQ1MSums level0;  // values j < i1 at level 0
+          for (int i1 = 0; i1 <= 16; ++i1) {
+            if (i1 > 0) level0.Add(xb, weight, idx[i1 - 1], 0);
+            IQ1MSums head = level0;  // + values i1 <= j < i2 at level 1
+            for (int i2 = i1; i2 <= 16; ++i2) {
+              if (i2 > i1) head.Add(xb, weight, idx[i2 - 1], 1);
+              IQ1MSums all = head;
+              for (int j = i2; j < 16; ++j) all.Add(xb, weight, idx[j], 2);
+              consider(i1, i2, all.qx, all.q2);
             }
           }
         }
