@@ -556,7 +556,7 @@ HWY_NOINLINE uint32_t MaxAbsBitsLoop(const float* HWY_RESTRICT in, size_t n) {
   X(kE2M3FN) X(kE2M1FN)
 
 // f32 -> any format except f32 (handled by the caller).
-inline void EncodeF32Simd(int fmt, const float* in, void* out, size_t n, bool saturate) {
+inline void EncodeF32Body(int fmt, const float* in, void* out, size_t n, bool saturate) {
   switch (static_cast<ElementFormatId>(fmt)) {
 #define BITSMITH_CASE(F)                                                                \
   case ElementFormatId::F:                                                              \
@@ -575,7 +575,7 @@ inline void EncodeF32Simd(int fmt, const float* in, void* out, size_t n, bool sa
   }
 }
 
-inline void EncodeDividedSimd(int fmt, const float* in, float scale, uint8_t* out, size_t n,
+inline void EncodeDividedBody(int fmt, const float* in, float scale, uint8_t* out, size_t n,
                               bool saturate) {
   switch (static_cast<ElementFormatId>(fmt)) {
 #define BITSMITH_CASE(F)                                                     \
@@ -590,7 +590,7 @@ inline void EncodeDividedSimd(int fmt, const float* in, float scale, uint8_t* ou
 }
 
 // <= 8-bit formats, bf16 and f16 -> f32 (f32 itself is a copy, done by the caller).
-inline void DecodeToF32Simd(int fmt, const void* in, float* out, size_t n) {
+inline void DecodeToF32Body(int fmt, const void* in, float* out, size_t n) {
   switch (static_cast<ElementFormatId>(fmt)) {
 #define BITSMITH_CASE(F)                                                                      \
   case ElementFormatId::F:                                                                    \
@@ -608,7 +608,7 @@ inline void DecodeToF32Simd(int fmt, const void* in, float* out, size_t n) {
 }
 
 // <= 8-bit formats and f16 -> bf16 (bf16 itself is a copy, f32 an encode).
-inline void DecodeToBF16Simd(int fmt, const void* in, uint16_t* out, size_t n) {
+inline void DecodeToBF16Body(int fmt, const void* in, uint16_t* out, size_t n) {
   switch (static_cast<ElementFormatId>(fmt)) {
 #define BITSMITH_CASE(F)                                                                   \
   case ElementFormatId::F:                                                                 \
@@ -629,7 +629,7 @@ inline void DecodeToBF16Simd(int fmt, const void* in, uint16_t* out, size_t n) {
 }
 
 // <= 8-bit formats: y = f32(code) * scale, stored as f32, bf16 or f16.
-inline void DecodeScaledSimd(int fmt, const uint8_t* in, float scale, void* out, size_t n, int kind) {
+inline void DecodeScaledBody(int fmt, const uint8_t* in, float scale, void* out, size_t n, int kind) {
   switch (static_cast<ElementFormatId>(fmt)) {
 #define BITSMITH_CASE(F)                                                                    \
   case ElementFormatId::F:                                                                  \
@@ -643,7 +643,44 @@ inline void DecodeScaledSimd(int fmt, const uint8_t* in, float scale, void* out,
   }
 }
 
-inline uint32_t MaxAbsBitsSimd(const float* in, size_t n) { return MaxAbsBitsLoop(in, n); }
+// The exported kernels end with vzeroupper (as the quantizers do, see
+// codecs/quant_k-inl.h ZeroUpper): GCC emits none under Highway's target
+// pragmas, and legacy-SSE code running afterwards -- bitsmith's own
+// baseline-compiled scalar code, or a library such as ggml -- would otherwise
+// pay the dirty-upper-state penalty on every instruction.
+HWY_INLINE void ZeroUpperElem() {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  _mm256_zeroupper();
+#endif
+}
+
+inline void EncodeF32Simd(int fmt, const float* in, void* out, size_t n, bool saturate) {
+  EncodeF32Body(fmt, in, out, n, saturate);
+  ZeroUpperElem();
+}
+inline void EncodeDividedSimd(int fmt, const float* in, float scale, uint8_t* out, size_t n, bool saturate) {
+  EncodeDividedBody(fmt, in, scale, out, n, saturate);
+  ZeroUpperElem();
+}
+inline uint32_t MaxAbsBitsSimd(const float* in, size_t n) {
+  const uint32_t r = MaxAbsBitsLoop(in, n);
+  ZeroUpperElem();
+  return r;
+}
+inline void DecodeToF32Simd(int fmt, const void* in, float* out, size_t n) {
+  DecodeToF32Body(fmt, in, out, n);
+  ZeroUpperElem();
+}
+
+inline void DecodeToBF16Simd(int fmt, const void* in, uint16_t* out, size_t n) {
+  DecodeToBF16Body(fmt, in, out, n);
+  ZeroUpperElem();
+}
+
+inline void DecodeScaledSimd(int fmt, const uint8_t* in, float scale, void* out, size_t n, int kind) {
+  DecodeScaledBody(fmt, in, scale, out, n, kind);
+  ZeroUpperElem();
+}
 
 }  // namespace HWY_NAMESPACE
 }  // namespace bitsmith
