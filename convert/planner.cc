@@ -585,7 +585,8 @@ Result<std::vector<PlanTensor>> PlanTensorsFromReport(const nlohmann::json& repo
                          "integer",
                          t.name, key);
       c.bytes = jc["bytes"].get<uint64_t>();
-      auto metric = [&](const char* name) -> Result<std::optional<double>> {
+      // Structured bindings are captured by init-capture: clang 14 cannot capture them directly.
+      auto metric = [&, &key = key, &jc = jc](const char* name) -> Result<std::optional<double>> {
         if (!jc.contains(name) || jc[name].is_null()) return std::optional<double>();
         if (!jc[name].is_number())
           return MakeError(ErrorKind::kBadInput,
