@@ -76,6 +76,15 @@ using DI = hn::Rebind<int32_t, DF>;
 using DI8 = hn::Rebind<int8_t, DF>;
 using VF = hn::Vec<DF>;
 
+// Every exported kernel ends with vzeroupper (as codecs/quant_k-inl.h ZeroUpper):
+// GCC emits none under Highway's target attributes, and baseline SSE code running
+// afterwards (ggml, libc) would pay the dirty-upper-state penalty.
+HWY_INLINE void ZeroUpperIQ() {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  _mm256_zeroupper();
+#endif
+}
+
 // y[0..n) = factor * float(q[0..n)) (n = 16 or 32; N <= 16 divides it).
 HWY_INLINE void StoreScaledInt8(const int8_t* HWY_RESTRICT q, int n, VF factor, float* HWY_RESTRICT y) {
   const DF df;
@@ -129,6 +138,7 @@ void DequantizeMXFP4Impl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
       hn::StoreU(hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(DI8(), v + j))), d), df, y + j);
   }
 #endif
+  ZeroUpperIQ();
 }
 
 void DequantizeIQ2XXSImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
@@ -151,6 +161,7 @@ void DequantizeIQ2XXSImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
       StoreScaledInt8(reinterpret_cast<const int8_t*>(q), 32, hn::Set(df, db), y);
     }
   }
+  ZeroUpperIQ();
 }
 
 void DequantizeIQ2XSImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
@@ -176,6 +187,7 @@ void DequantizeIQ2XSImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
       }
     }
   }
+  ZeroUpperIQ();
 }
 
 void DequantizeIQ2SImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
@@ -201,6 +213,7 @@ void DequantizeIQ2SImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
       }
     }
   }
+  ZeroUpperIQ();
 }
 
 void DequantizeIQ3XXSImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
@@ -224,6 +237,7 @@ void DequantizeIQ3XXSImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
       StoreScaledInt8(reinterpret_cast<const int8_t*>(q), 32, hn::Set(df, db), y);
     }
   }
+  ZeroUpperIQ();
 }
 
 void DequantizeIQ3SImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
@@ -247,6 +261,7 @@ void DequantizeIQ3SImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
       StoreScaledInt8(reinterpret_cast<const int8_t*>(q), 32, hn::Set(df, db), y);
     }
   }
+  ZeroUpperIQ();
 }
 
 void DequantizeIQ1SImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
@@ -261,6 +276,7 @@ void DequantizeIQ1SImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
         StoreIQ1Group(reinterpret_cast<const int8_t*>(iq_grids::kIQ1SGrid + IQ1SGridIndex(x[i], s, l)), dl, delta, y);
     }
   }
+  ZeroUpperIQ();
 }
 
 void DequantizeIQ1MImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
@@ -275,6 +291,7 @@ void DequantizeIQ1MImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
       }
     }
   }
+  ZeroUpperIQ();
 }
 
 }  // namespace bitsmith::iq::HWY_NAMESPACE
