@@ -122,6 +122,14 @@ bool GgmlQuantize(const ggml::Library& g, DType t, const std::vector<float>& x, 
                   int64_t npr, const float* w, std::vector<uint8_t>* out) {
   const int id = GetDType(t).ggml_type;
   if (!GgmlMayAbort(t)) return g.Quantize(id, x.data(), out->data(), nrows, npr, w);
+  // ggml builds its i-quant search grids lazily (ggml_quantize_init, 2-18 s per type): build
+  // them here in the parent, once, so that the forked children inherit them instead of
+  // rebuilding them for every input.
+  static std::vector<bool> initialised(256, false);
+  if (id >= 0 && id < 256 && !initialised[static_cast<size_t>(id)]) {
+    g.QuantizeInit(id);
+    initialised[static_cast<size_t>(id)] = true;
+  }
   void* shared = mmap(nullptr, out->size(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                       -1, 0);
   if (shared == MAP_FAILED) return false;
