@@ -391,7 +391,7 @@ TEST_CASE("iquant dequantize: IQ1_S / IQ1_M decode every grid row, delta and sca
   }
 }
 
-TEST_CASE("iquant dequantize: MXFP4 every exponent and nibble; TQ1_0 / TQ2_0 every trit byte", "[iquant]") {
+TEST_CASE("iquant dequantize: MXFP4 every exponent and nibble - TQ1_0 / TQ2_0 every trit byte", "[iquant]") {
   SECTION("mxfp4") {
     std::vector<BlockMXFP4> b(256);
     std::vector<float> e;

@@ -143,7 +143,7 @@ std::string Slurp(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-TEST_CASE("convert: a second conversion into the same OUT is refused; a dead owner's lock is stale",
+TEST_CASE("convert: a second conversion into the same OUT is refused - a dead owner's lock is stale",
           "[convert][fault]") {
   test::TempDir tmp;
   WriteManyShards(tmp / "in");
@@ -200,7 +200,7 @@ TEST_CASE("convert: a second conversion into the same OUT is refused; a dead own
   CHECK(DirFiles(out2) == ref);
 }
 
-TEST_CASE("convert: progress only on a terminal; -q silences warnings", "[convert][cli]") {
+TEST_CASE("convert: progress only on a terminal - -q silences warnings", "[convert][cli]") {
   test::TempDir tmp;
   WriteManyShards(tmp / "in");
   // An orphan scale gives a warning.

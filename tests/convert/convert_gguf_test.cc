@@ -227,7 +227,7 @@ void WriteGgufImatrix(const fs::path& p, const std::map<std::string, std::pair<f
   REQUIRE(out->Commit().ok());
 }
 
-TEST_CASE("convert: --imatrix in both llama.cpp formats; types that need one list the tensors without",
+TEST_CASE("convert: --imatrix in both llama.cpp formats - types that need one list the tensors without",
           "[convert][gguf][imatrix]") {
   test::TempDir tmp;
   const auto ts = FloatTensors();
@@ -648,7 +648,7 @@ TEST_CASE("verify: identical, or the first difference per tensor", "[convert][ve
   CHECK(!miss->problems.empty());
 }
 
-TEST_CASE("convert: non-empty OUT refused without --resume/--force; --resume on a complete OUT",
+TEST_CASE("convert: non-empty OUT refused without --resume/--force - --resume on a complete OUT",
           "[convert][outdir]") {
   test::TempDir tmp;
   test::WriteCheckpoint(tmp / "in", test::DeepSeekShards(), test::DeepSeekConfig());

@@ -121,7 +121,7 @@ TEST_CASE("info --json: fields, row-major shapes, sizes recomputed", "[convert][
   CHECK(j["bytes"] == 664800);
 }
 
-TEST_CASE("info --json FILE keeps the human output; --block; errors exit 2", "[convert][info][cli]") {
+TEST_CASE("info --json FILE keeps the human output - --block - errors exit 2", "[convert][info][cli]") {
   if (!test::HaveShared("../shared/models")) return;
   test::TempDir tmp;
   const std::string model = "'" + (test::SharedDir() / "models" / "realmix-dev").string() + "'";
