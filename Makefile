@@ -7,10 +7,10 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PKGS := cmake ninja-build g++ pkg-config libhwy-dev libeigen3-dev libfmt-dev catch2 \
-            nlohmann-json3-dev libcli11-dev
+            nlohmann-json3-dev libcli11-dev clang libclang-rt-14-dev
 BITSMITH := $(BUILD)/cli/bitsmith
 
-.PHONY: all run test test-long build deps npm-deps bench fuzz sanitize clean
+.PHONY: all run test test-long build deps npm-deps bench fuzz fuzz-build fuzz-ci sanitize clean
 
 all: build
 
@@ -47,6 +47,9 @@ run: build
 
 test: build npm-deps
 	cd $(BUILD) && ctest -LE long --output-on-failure -j $(JOBS) --timeout 1200
+ifeq ($(CI),true)
+	$(MAKE) fuzz-ci
+endif
 
 test-long: build npm-deps
 	cd $(BUILD) && ctest -L long --output-on-failure -j 1 --timeout 7200
@@ -54,12 +57,20 @@ test-long: build npm-deps
 bench: build npm-deps
 	$(BUILD)/bench/bitsmith_bench
 
-# libFuzzer targets (clang) in build-fuzz; FUZZ_SECONDS per target.
+# libFuzzer targets (clang, ASan+UBSan) in build-fuzz; FUZZ_SECONDS per target.
+# fuzz-ci (run by `make test` when CI=true): every committed corpus replayed
+# under the sanitizers, then each target fuzzed for FUZZ_CI_SECONDS.
 FUZZ_SECONDS ?= 60
-fuzz: deps
+FUZZ_CI_SECONDS ?= 30
+fuzz-build: deps
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DBITSMITH_FUZZ=ON -DBITSMITH_TESTS=OFF -DBITSMITH_BENCH=OFF
 	cmake --build build-fuzz -j $(JOBS)
+
+fuzz: fuzz-build npm-deps
 	./tools/run_fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+fuzz-ci: fuzz-build npm-deps
+	./tools/run_fuzz.sh build-fuzz $(FUZZ_CI_SECONDS)
 
 # The test suite under ASan+UBSan.
 sanitize: deps npm-deps

@@ -1,10 +1,16 @@
-// Fuzz target: the SIMD element codecs give the same bytes as the scalar oracle.
+// Fuzz target: the SIMD element codecs give the same bytes as the scalar oracle,
+// and the scalar oracle's encode and decode are consistent.
 //
 // Input layout: byte 0 picks a length offset (misaligned starts), bytes 1..4 an
 // f32 scale for the scaled kernels; the rest is read as f32 values (encoders)
 // and as raw codes (decoders). Every format, both overflow modes, every kernel
 // family of codecs/element.h. Any difference aborts, printing the kernel, the
 // format and the index.
+// decode∘encode properties (scalar oracle, formats of <= 16 bits):
+//  * every non-NaN code c: Encode(Decode(c)) == c (each value has exactly one
+//    code, -0 included), in both overflow modes for finite values;
+//  * every input float x: c = Encode(x); if Decode(c) is not NaN,
+//    Encode(Decode(c)) == c (encoding is idempotent: a decoded value is exact).
 #include <cmath>    // std::isfinite
 #include <cstdint>
 #include <cstdio>
@@ -90,6 +96,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       bitsmith::DecodeScaledToF32(f.id, codes, scale, fs.data(), m, Impl::kSimd);
       Compare(fr, fs, "DecodeScaledToF32", f);
     }
+  }
+  // decode∘encode on the oracle (at most 512 codes and values per input).
+  for (const ElementFormat& f : bitsmith::kElementFormats) {
+    if (f.bits > 16) continue;
+    for (size_t i = 0; i + 1 < nc && i < 1024; i += 2) {
+      const uint32_t c = (static_cast<uint32_t>(codes[i]) | static_cast<uint32_t>(codes[i + 1]) << 8) & f.code_mask();
+      const float v = bitsmith::DecodeToF32Ref(f.id, c);
+      if (std::isnan(v)) continue;
+      for (Overflow ov : {Overflow::kNonSaturating, Overflow::kSaturate})
+        if (ov == Overflow::kNonSaturating || std::isfinite(v))  // SAT maps +-inf to +-max
+          Check(bitsmith::EncodeF32Ref(f.id, v, ov) == c, "Encode(Decode(code)) == code", f, c);
+    }
+    for (size_t i = 0; i < n && i < 512; ++i)
+      for (Overflow ov : {Overflow::kNonSaturating, Overflow::kSaturate}) {
+        const uint32_t c = bitsmith::EncodeF32Ref(f.id, x[i], ov);
+        const float v = bitsmith::DecodeToF32Ref(f.id, c);
+        if (!std::isnan(v)) Check(bitsmith::EncodeF32Ref(f.id, v, ov) == c, "Encode idempotent", f, i);
+      }
   }
   const float a = bitsmith::MaxAbs(x.data(), n, Impl::kReference);
   const float b = bitsmith::MaxAbs(x.data(), n, Impl::kSimd);

@@ -1,16 +1,47 @@
 #!/usr/bin/env bash
-# Runs every libFuzzer target in BUILD_DIR for SECONDS each, with its corpus
-# (fuzz/corpus/<name>, new inputs go to build-fuzz/corpus/<name>) and dictionary.
-set -euo pipefail
+# Runs every libFuzzer target in BUILD_DIR for SECONDS each, one after the other:
+#   tools/run_fuzz.sh [BUILD_DIR [SECONDS [TARGET...]]]
+# Each target starts from its seeds (fuzz/corpus/<name>, executed first: this is
+# also the sanitizer replay of the committed corpus) and its dictionary
+# fuzz/<name>.dict; new inputs go to BUILD_DIR/corpus/<name>, crashes to
+# BUILD_DIR/artifacts/<name>-crash-*. UBSan findings abort (halt_on_error), so
+# they count as crashes. Prints each target's final stats (executions, cov:
+# edges, corpus size) and exits non-zero when any target found something.
+set -uo pipefail
 BUILD_DIR=${1:-build-fuzz}
 SECONDS_PER=${2:-60}
+shift $(( $# > 2 ? 2 : $# ))
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-for exe in "$BUILD_DIR"/fuzz/fuzz_*; do
-  [ -x "$exe" ] || continue
-  name=$(basename "$exe"); name=${name#fuzz_}
-  work="$BUILD_DIR/corpus/$name"; mkdir -p "$work"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:allocator_may_return_null=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export GGML_NO_BACKTRACE=1
+failed=()
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  for exe in "$BUILD_DIR"/fuzz/fuzz_*; do
+    [ -x "$exe" ] && targets+=("$(basename "$exe" | sed 's/^fuzz_//')")
+  done
+fi
+mkdir -p "$BUILD_DIR/artifacts"
+for name in "${targets[@]}"; do
+  exe="$BUILD_DIR/fuzz/fuzz_$name"
+  work="$BUILD_DIR/corpus/$name"; mkdir -p "$work" "$ROOT/fuzz/corpus/$name"
   dict=(); [ -f "$ROOT/fuzz/$name.dict" ] && dict=(-dict="$ROOT/fuzz/$name.dict")
-  echo "== fuzz $name for ${SECONDS_PER}s"
+  echo "== fuzz $name for ${SECONDS_PER}s ($(ls "$ROOT/fuzz/corpus/$name" | wc -l) seeds)"
+  log="$BUILD_DIR/artifacts/$name.log"
   "$exe" "$work" "$ROOT/fuzz/corpus/$name" -max_total_time="$SECONDS_PER" -print_final_stats=1 \
-    -rss_limit_mb=2048 "${dict[@]}" 2>&1 | tail -n 12
+    -rss_limit_mb=2048 -timeout=25 -max_len=65536 -close_fd_mask=1 \
+    -artifact_prefix="$BUILD_DIR/artifacts/$name-" "${dict[@]}" >"$log" 2>&1
+  rc=$?
+  grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)|stat::number_of_executed_units|stat::peak_rss_mb" "$log" | tail -n 4
+  echo "   corpus: $(ls "$work" | wc -l) new inputs in $work"
+  if [ $rc -ne 0 ]; then
+    echo "!! fuzz $name FAILED (exit $rc): see $log"
+    grep -E "ERROR|SUMMARY|property violated|runtime error|Test unit written" "$log" | head -n 8
+    failed+=("$name")
+  fi
 done
+if [ ${#failed[@]} -ne 0 ]; then
+  echo "fuzz targets with findings: ${failed[*]}"
+  exit 1
+fi

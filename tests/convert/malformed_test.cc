@@ -88,6 +88,8 @@ std::vector<std::pair<fs::path, std::vector<uint8_t>>> ExpectedSeeds() {
   }
   for (const char* format : {"safetensors", "gguf"})
     for (auto& [name, bytes] : test::ValidSeeds(format)) seeds.emplace_back(corpus / format / name, bytes);
+  for (const char* target : {"imatrix", "recipe", "explain", "convert"})
+    for (auto& [name, bytes] : test::FuzzSeeds(target)) seeds.emplace_back(corpus / target / name, bytes);
   return seeds;
 }
 

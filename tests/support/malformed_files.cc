@@ -1,5 +1,6 @@
 #include "support/malformed_files.h"
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -449,6 +450,213 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> ValidSeeds(const std::
     b.PadTo(32).Zeros(320 + 18).PadTo(32);
     out.emplace_back("valid_every_kv_type", b.bytes);
     out.emplace_back("valid_no_tensors", GgufBytes().Header(0, 1).KvStr("general.name", "x").bytes);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Seeds of the other fuzz targets.
+
+namespace {
+
+using Seeds = std::vector<std::pair<std::string, std::vector<uint8_t>>>;
+
+void PutF32(std::vector<uint8_t>& out, float v) {
+  uint8_t b[4];
+  std::memcpy(b, &v, 4);
+  out.insert(out.end(), b, b + 4);
+}
+void PutI32(std::vector<uint8_t>& out, int32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(static_cast<uint32_t>(v) >> (8 * i)));
+}
+
+// A legacy .dat imatrix, byte by byte (llama.cpp's format, see convert/imatrix.h).
+std::vector<uint8_t> LegacyImatrix(const std::vector<std::tuple<std::string, int32_t, std::vector<float>>>& entries,
+                                   bool trailer, int32_t chunks = 5, const std::string& dataset = "wiki.train.raw") {
+  std::vector<uint8_t> out;
+  PutI32(out, static_cast<int32_t>(entries.size()));
+  for (const auto& [name, ncall, v] : entries) {
+    PutI32(out, static_cast<int32_t>(name.size()));
+    out.insert(out.end(), name.begin(), name.end());
+    PutI32(out, ncall);
+    PutI32(out, static_cast<int32_t>(v.size()));
+    for (float x : v) PutF32(out, x);
+  }
+  if (trailer) {
+    PutI32(out, chunks);
+    PutI32(out, static_cast<int32_t>(dataset.size()));
+    out.insert(out.end(), dataset.begin(), dataset.end());
+  }
+  return out;
+}
+
+// A GGUF imatrix: "<name>.in_sum2" F32 [n_per_row, n_mat] and "<name>.counts"
+// F32 [1, n_mat] per entry, plus the imatrix.* KVs.
+std::vector<uint8_t> GgufImatrix(const std::vector<std::tuple<std::string, std::vector<float>, std::vector<float>>>& entries,
+                                 bool with_counts = true) {
+  GgufBytes b;
+  b.Header(entries.size() * (with_counts ? 2 : 1), 3);
+  b.Str("imatrix.datasets").U32(9).U32(8).U64(1).Str("wiki.train.raw");
+  b.KvU32("imatrix.chunk_count", 5);
+  b.KvU32("imatrix.chunk_size", 512);
+  uint64_t off = 0;
+  std::vector<uint8_t> data;
+  auto tensor = [&](const std::string& name, const std::vector<float>& v, uint64_t ne0, uint64_t ne1) {
+    b.Tensor(name, {ne0, ne1}, 0, off);
+    for (float x : v) PutF32(data, x);
+    while (data.size() % 32) data.push_back(0);
+    off = data.size();
+  };
+  for (const auto& [name, sums, counts] : entries) {
+    tensor(name + ".in_sum2", sums, sums.size() / counts.size(), counts.size());
+    if (with_counts) tensor(name + ".counts", counts, 1, counts.size());
+  }
+  b.PadTo(32);
+  b.bytes.insert(b.bytes.end(), data.begin(), data.end());
+  return b.bytes;
+}
+
+std::vector<uint8_t> Prefixed(std::initializer_list<uint8_t> head, const std::vector<uint8_t>& rest) {
+  std::vector<uint8_t> out(head);
+  out.insert(out.end(), rest.begin(), rest.end());
+  return out;
+}
+
+// Bytes of n e4m3fn codes, never NaN (0x7F / 0xFF).
+std::vector<uint8_t> Fp8Codes(size_t n, uint8_t seed) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t c = static_cast<uint8_t>(seed + i * 37);
+    if ((c & 0x7F) == 0x7F) c ^= 1;
+    v[i] = c;
+  }
+  return v;
+}
+std::vector<uint8_t> F32Data(size_t n, float scale) {
+  std::vector<uint8_t> v;
+  for (size_t i = 0; i < n; ++i) PutF32(v, scale * static_cast<float>(static_cast<int>(i % 17) - 8));
+  return v;
+}
+std::vector<uint8_t> Bf16Data(size_t n) {
+  std::vector<uint8_t> v;
+  for (size_t i = 0; i < n; ++i) {  // bf16 of (i % 9 - 4) / 16: exact small values
+    float f = static_cast<float>(static_cast<int>(i % 9) - 4) / 16.0f;
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    v.push_back(static_cast<uint8_t>(u >> 16));
+    v.push_back(static_cast<uint8_t>(u >> 24));
+  }
+  return v;
+}
+std::vector<uint8_t> Cat(std::vector<std::vector<uint8_t>> parts) {
+  std::vector<uint8_t> out;
+  for (auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::string& target) {
+  Seeds out;
+  if (target == "imatrix") {
+    const std::vector<float> v8 = {1, 2, 3, 4, 5, 6, 7, 8};
+    out.emplace_back("legacy_valid", LegacyImatrix({{"blk.0.attn_q.weight", 10, v8}, {"blk.0.ffn_up.weight", 0, {0.5f, 0.25f}}}, true));
+    out.emplace_back("legacy_no_trailer", LegacyImatrix({{"output.weight", 3, v8}}, false));
+    out.emplace_back("legacy_negative_sum", LegacyImatrix({{"a", 1, {1, -2}}}, true));
+    out.emplace_back("legacy_nan_sum", LegacyImatrix({{"a", 1, {1, std::nanf("")}}}, true));
+    out.emplace_back("legacy_duplicate", LegacyImatrix({{"a", 1, {1}}, {"a", 1, {2}}}, true));
+    out.emplace_back("legacy_huge_nval", [] {
+      auto b = LegacyImatrix({{"a", 1, {1, 2}}}, true);
+      b[4 + 4 + 1 + 4] = 0xFF, b[4 + 4 + 1 + 7] = 0x7F;  // nval = 0x7F0000FF-ish
+      return b;
+    }());
+    out.emplace_back("gguf_valid", GgufImatrix({{"blk.0.ffn_up.weight", {1, 2, 3, 4, 5, 6, 7, 8}, {4}}}));
+    out.emplace_back("gguf_3d_experts", GgufImatrix({{"blk.1.ffn_down_exps.weight", {1, 2, 3, 4, 5, 6, 7, 8}, {2, 0}},
+                                                     {"output.weight", {9, 9}, {1}}}));
+    out.emplace_back("gguf_missing_counts", GgufImatrix({{"a", {1, 2}, {1}}}, false));
+    out.emplace_back("gguf_count_fraction", GgufImatrix({{"a", {1, 2}, {0.4f}}}));
+  } else if (target == "recipe") {
+    using namespace std::string_literals;  // "...\0..."s keeps the NUL between recipe and names
+    out.emplace_back("typical", Bytes("# experts low, attention high\n"
+                                      "ffn_(up|gate)_exps=iq1_s\n"
+                                      "ffn_down_exps = iq2_xxs\n"
+                                      "attn_kv_a_mqa=q6_k\n"
+                                      "^output\\.weight$=Q6_K\r\n"
+                                      ".*=q4_k\n"
+                                      "\0blk.3.ffn_up_exps.weight\noutput.weight\nblk.0.attn_kv_a_mqa.weight"s));
+    out.emplace_back("lookahead", Bytes("(?=blk\\.1)ffn=bf16\n(a|b)*c{2,3}[^x]=f16\n\0blk.1.ffn.weight\nabcc"s));
+    out.emplace_back("bad_regex", Bytes("ffn_(up=q4_k\n\0x"s));
+    out.emplace_back("bad_type", Bytes("attn=q4_x\n"s));
+    out.emplace_back("no_equals", Bytes("attn q4_k\n"s));
+    out.emplace_back("escaped_names", Bytes("\0model.layers.0.mlp.experts.(1).w[0]\n^$.|?*+{}\\\nblk.0"s));
+  } else if (target == "explain") {
+    const std::vector<std::pair<uint8_t, std::string>> vals = {
+        {3, "0x5B"}, {3, "0b0_1011_011"}, {3, "3.14"}, {4, "-1e-3"}, {1, "inf"}, {2, "nan"},
+        {1, "65504"}, {0, "0x7F800001"}, {8, "0x00"}, {5, "1e-40"}, {3, "0x1p-9"}, {3, "0xFFF"}};
+    int k = 0;
+    for (const auto& [fmt_index, v] : vals) {
+      std::vector<uint8_t> b = {fmt_index, static_cast<uint8_t>(k & 1)};
+      b.insert(b.end(), v.begin(), v.end());
+      out.emplace_back("value_" + std::to_string(k++), b);
+    }
+  } else if (target == "convert") {
+    // DeepSeek FP8, block 2x4 from config.json: w [4,8] e4m3fn + scale_inv [2,2] F32 + a BF16 norm.
+    {
+      std::vector<uint8_t> scales;
+      for (float s : {1.0f / 256, 1.0f / 128, 3.0f / 1024, 1.0f / 64}) PutF32(scales, s);
+      const std::string h =
+          R"({"__metadata__":{"format":"pt"},"model.layers.0.mlp.up_proj.weight":{"dtype":"F8_E4M3","shape":[4,8],"data_offsets":[0,32]},)"
+          R"("model.layers.0.mlp.up_proj.weight_scale_inv":{"dtype":"F32","shape":[2,2],"data_offsets":[32,48]},)"
+          R"("model.norm.weight":{"dtype":"BF16","shape":[8],"data_offsets":[48,64]}})";
+      const auto st = StBytes(h, Cat({Fp8Codes(32, 3), scales, Bf16Data(8)}));
+      out.emplace_back("fp8_block_to_bf16_dir", Prefixed({1, 0x40, 1 | (2 << 2)}, st));
+      out.emplace_back("fp8_block_to_f32_file", Prefixed({3, 0x41, 1 | (2 << 2)}, st));
+      out.emplace_back("fp8_block_to_q8_0_gguf", Prefixed({5, 0x42, 1 | (2 << 2)}, st));
+      out.emplace_back("fp8_block_copy", Prefixed({0, 0x40, 1 | (2 << 2)}, st));
+    }
+    // FP8 [2,32] with one 128x128 scale -> q8_0 / q4_0 / iq4_nl (GGUF).
+    {
+      std::vector<uint8_t> scale;
+      PutF32(scale, 1.0f / 512);
+      const std::string h =
+          R"({"w.weight":{"dtype":"F8_E4M3","shape":[2,32],"data_offsets":[0,64]},)"
+          R"("w.weight_scale_inv":{"dtype":"F32","shape":[1,1],"data_offsets":[64,68]}})";
+      const auto st = StBytes(h, Cat({Fp8Codes(64, 11), scale}));
+      out.emplace_back("fp8_to_q8_0", Prefixed({5, 0x40, 3 | (3 << 2)}, st));
+      out.emplace_back("fp8_to_iq4_nl_via_f32", Prefixed({9, 0xC0, 3 | (3 << 2)}, st));
+    }
+    // F32 [1,256] and BF16 [2,32]: k-quants, legacy quants, FP8 targets, casts.
+    {
+      const std::string h = R"({"__metadata__":{"format":"pt"},"model.layers.0.self_attn.q_proj.weight":{"dtype":"F32","shape":[1,256],"data_offsets":[0,1024]},)"
+                            R"("model.layers.0.self_attn.k_proj.weight":{"dtype":"BF16","shape":[2,32],"data_offsets":[1024,1152]}})";
+      const auto st = StBytes(h, Cat({F32Data(256, 0.01f), Bf16Data(64)}));
+      out.emplace_back("float_to_q4_k", Prefixed({7, 0x02, 0}, st));
+      out.emplace_back("float_to_q6_k", Prefixed({8, 0x02, 0}, st));
+      out.emplace_back("float_to_q5_1", Prefixed({10, 0x02, 0}, st));
+      out.emplace_back("float_to_e4m3fn_dir", Prefixed({4, 0x00, 0}, st));
+      out.emplace_back("float_to_e5m2_file", Prefixed({11, 0x01, 0}, st));
+      out.emplace_back("float_cast_all_f16", Prefixed({2, 0x21, 0}, st));
+      out.emplace_back("float_copy_gguf", Prefixed({0, 0x02, 0}, st));
+    }
+    // Unscaled FP8 (no companion): kept, cast with scale 1, refused.
+    {
+      const auto st = StBytes(R"({"x.weight":{"dtype":"F8_E4M3","shape":[4,4],"data_offsets":[0,16]}})", Fp8Codes(16, 5));
+      out.emplace_back("unscaled_keep", Prefixed({1, 0x08, 0}, st));
+      out.emplace_back("unscaled_cast", Prefixed({1, 0x10, 0}, st));
+      out.emplace_back("unscaled_error", Prefixed({1, 0x00, 0}, st));
+    }
+  } else if (target == "ggml_diff") {
+    // byte 0 type index, 1 blocks-1, 2 rows-1, 3 flags (imatrix bit, value mode),
+    // 4 exponent; then values. One seed per type index, value modes in turn.
+    for (int t = 0; t < 40; ++t)
+      for (int mode = t % 4; mode == t % 4; ++mode) {
+        std::vector<uint8_t> b = {static_cast<uint8_t>(t), static_cast<uint8_t>(t % 3), static_cast<uint8_t>(mode % 2),
+                                  static_cast<uint8_t>((mode << 1) | (t & 1)), static_cast<uint8_t>(mode == 1 ? 250 : 4)};
+        for (int i = 0; i < 96; ++i) b.push_back(static_cast<uint8_t>(i * 29 + t * 7 + mode));
+        if (mode == 0 || mode == 3)  // raw f32 bits: small normal values (exponent bytes 0x3C..0x3F)
+          for (size_t i = 8; i < b.size(); i += 4) b[i] = static_cast<uint8_t>(0x3C + (b[i] & 3));
+        out.emplace_back("t" + std::to_string(t) + "_m" + std::to_string(mode), b);
+      }
   }
   return out;
 }

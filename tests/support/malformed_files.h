@@ -64,4 +64,11 @@ std::filesystem::path Materialize(const MalformedCase& c, const std::filesystem:
 // ("safetensors" or "gguf").
 std::vector<std::pair<std::string, std::vector<uint8_t>>> ValidSeeds(const std::string& format);
 
+// Seeds of the other fuzz targets (fuzz/<target>_fuzz.cc documents each input
+// layout), as (name, bytes): "imatrix" (legacy .dat and GGUF imatrices, valid
+// and broken), "recipe", "explain", "convert" (option bytes + a tiny
+// safetensors checkpoint), "ggml_diff" (one per block type). Written to
+// fuzz/corpus/<target>/ by tests/convert/malformed_test.cc.
+std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::string& target);
+
 }  // namespace bitsmith::test
