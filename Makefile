@@ -63,7 +63,8 @@ bench: build npm-deps
 FUZZ_SECONDS ?= 60
 FUZZ_CI_SECONDS ?= 30
 fuzz-build: deps
-	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DBITSMITH_FUZZ=ON -DBITSMITH_TESTS=OFF -DBITSMITH_BENCH=OFF
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DBITSMITH_FUZZ=ON -DBITSMITH_TESTS=OFF -DBITSMITH_BENCH=OFF \
+	  -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS=-O1 -DCMAKE_C_FLAGS=-O1
 	cmake --build build-fuzz -j $(JOBS)
 
 fuzz: fuzz-build npm-deps
