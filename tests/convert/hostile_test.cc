@@ -280,7 +280,7 @@ TEST_CASE("hostile: weight_map names outside the checkpoint directory are refuse
   }
 }
 
-TEST_CASE("hostile: a Hugging Face cache snapshot (symlinked shards) converts; outputs are regular files",
+TEST_CASE("hostile: a Hugging Face cache snapshot (symlinked shards) converts - outputs are regular files",
           "[convert][hostile]") {
   test::TempDir tmp;
   const fs::path blobs = tmp / "hub" / "blobs", snap = tmp / "hub" / "snapshots" / "rev1";
