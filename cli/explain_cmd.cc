@@ -105,7 +105,10 @@ Runner Setup(CLI::App& sub) {
   CLI::App* app = &sub;
   return [value, format, json, app, block]() -> int {
     std::string v = *value;
-    const std::vector<std::string> extras = app->remaining();
+    std::vector<std::string> extras = app->remaining();
+    // CLI11 passes the end-of-options marker through with allow_extras(): `explain -f e4m3fn
+    // -- -1e-3` is the documented way to give a negative number, so "--" is not an argument.
+    std::erase(extras, std::string("--"));
     if (!block->empty()) {
       // ---- A block ----
       if (!v.empty() || !extras.empty())

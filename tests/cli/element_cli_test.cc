@@ -308,5 +308,17 @@ TEST_CASE("bench runs a tiny element case and writes JSON", "[cli][element]") {
   CHECK(r.status == 2);
 }
 
+TEST_CASE("explain takes a negative number after '--', as its help says", "[cli][element]") {
+  // -1e-3 in e4m3fn lies between the codes 0x80 (-0) and 0x81 (-2^-9 = -0.001953125).
+  auto r = test::Run(Exe() + " explain --format e4m3fn --json -- -1e-3");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["sign"] == 1);
+  CHECK(j["code"] == "0x81");  // |x| = 0.001 > 2^-10 (the midpoint of 0 and 2^-9): rounds up
+  r = test::Run(Exe() + " explain --format e4m3fn -- 3.5 4");
+  CHECK(r.status == 2);
+}
+
 }  // namespace
 }  // namespace bitsmith
