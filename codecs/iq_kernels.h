@@ -45,6 +45,10 @@ BITSMITH_IQ_KERNELS(IQ1M)
 void QuantizeIQ1MLlamaCpp28706Ref(const float* x, void* y, int64_t nrows, int64_t n_per_row,
                                   const float* imatrix);
 
+// MXFP4's exponent byte of a block maximum, as d99724f2 computes it (libm's
+// log2f; codecs/quant_iq_ternary_ref.cc): shared by the oracle and the SIMD path.
+uint8_t MXFP4ExponentRef(float amax);
+
 // ggml's nearest_int: round to nearest, ties to even, by adding 1.5 * 2^23 and
 // reading the low mantissa bits. Exact for |f| <= 2^22; outside that (and for
 // NaN/inf) it returns what ggml's release build returns, which the quantizers then

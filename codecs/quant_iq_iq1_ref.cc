@@ -19,6 +19,7 @@
 #include <cstring>    // std::memset
 
 #include "codecs/iq_kernels.h"
+#include "codecs/quant_iq1_search.h"
 #include "codecs/iq_lattice.h"
 #include "formats/blocks_iq.h"
 #include "formats/half.h"
@@ -88,7 +89,40 @@ inline uint32_t LevelIndex8(const int8_t* L) {
 //     if any group moved, recompute scale = sumqx/sumq2 (when both > 0).
 // Then d = max_scale/15, stored as fp16(d*1.125); scale index nearest_int(0.5*(id*s-1))
 // clamped to 0..7, bit 3 set for shift -delta, in qh bits 12..15.
+IQ1Split SearchIQ1SRef(const float* sumx, const float* sumw, float max) {
+  float best_score = -FLT_MAX, scale = max;
+  int besti1 = -1, besti2 = -1, best_shift = 0;
+  for (int i1 = 0; i1 <= 32; ++i1) {
+    for (int i2 = i1; i2 <= 32; ++i2) {
+      float sumqx = (sumx[i1] - sumx[0]) * kXp[0] + (sumx[i2] - sumx[i1]) * kXp[1] +
+                    (sumx[32] - sumx[i2]) * kXp[2];
+      float sumq2 = (sumw[i1] - sumw[0]) * kXp[0] * kXp[0] + (sumw[i2] - sumw[i1]) * kXp[1] * kXp[1] +
+                    (sumw[32] - sumw[i2]) * kXp[2] * kXp[2];
+      if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
+        scale = sumqx / sumq2;
+        best_score = scale * sumqx;
+        besti1 = i1, besti2 = i2, best_shift = 1;
+      }
+      sumqx = (sumx[i1] - sumx[0]) * kXm[0] + (sumx[i2] - sumx[i1]) * kXm[1] +
+              (sumx[32] - sumx[i2]) * kXm[2];
+      sumq2 = (sumw[i1] - sumw[0]) * kXm[0] * kXm[0] + (sumw[i2] - sumw[i1]) * kXm[1] * kXm[1] +
+              (sumw[32] - sumw[i2]) * kXm[2] * kXm[2];
+      if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
+        scale = sumqx / sumq2;
+        best_score = scale * sumqx;
+        besti1 = i1, besti2 = i2, best_shift = -1;
+      }
+    }
+  }
+  return IQ1Split{scale, besti1, besti2, best_shift};
+}
+
 void QuantizeIQ1SRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row, const float* imatrix) {
+  QuantizeIQ1SWith(SearchIQ1SRef, x, vy, nrows, n_per_row, imatrix);
+}
+
+void QuantizeIQ1SWith(IQ1SSearchFn search, const float* x, void* vy, int64_t nrows, int64_t n_per_row,
+                      const float* imatrix) {
   const Lattice& lat = GetLattice(LatticeId::kIQ1S);
   auto* y = static_cast<BlockIQ1S*>(vy);
   const int64_t nbl = n_per_row / kQK;
@@ -113,38 +147,16 @@ void QuantizeIQ1SRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row,
         // 2. Sorted prefix sums.
         int idx[32];
         SortedOrder<32>(xb, idx);
-        float sumx[33], sumw[33];
-        sumx[0] = sumw[0] = 0;
+        float sumx[kIQ1SPrefixPad] = {}, sumw[kIQ1SPrefixPad] = {};
         for (int j = 0; j < 32; ++j) {
           const int i = idx[j];
           sumx[j + 1] = sumx[j] + weight[i] * xb[i];
           sumw[j + 1] = sumw[j] + weight[i];
         }
         // 3. Exhaustive split search.
-        float best_score = -FLT_MAX, scale = max;
-        int besti1 = -1, besti2 = -1, best_shift = 0;
-        for (int i1 = 0; i1 <= 32; ++i1) {
-          for (int i2 = i1; i2 <= 32; ++i2) {
-            float sumqx = (sumx[i1] - sumx[0]) * kXp[0] + (sumx[i2] - sumx[i1]) * kXp[1] +
-                          (sumx[32] - sumx[i2]) * kXp[2];
-            float sumq2 = (sumw[i1] - sumw[0]) * kXp[0] * kXp[0] + (sumw[i2] - sumw[i1]) * kXp[1] * kXp[1] +
-                          (sumw[32] - sumw[i2]) * kXp[2] * kXp[2];
-            if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
-              scale = sumqx / sumq2;
-              best_score = scale * sumqx;
-              besti1 = i1, besti2 = i2, best_shift = 1;
-            }
-            sumqx = (sumx[i1] - sumx[0]) * kXm[0] + (sumx[i2] - sumx[i1]) * kXm[1] +
-                    (sumx[32] - sumx[i2]) * kXm[2];
-            sumq2 = (sumw[i1] - sumw[0]) * kXm[0] * kXm[0] + (sumw[i2] - sumw[i1]) * kXm[1] * kXm[1] +
-                    (sumw[32] - sumw[i2]) * kXm[2] * kXm[2];
-            if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
-              scale = sumqx / sumq2;
-              best_score = scale * sumqx;
-              besti1 = i1, besti2 = i2, best_shift = -1;
-            }
-          }
-        }
+        const IQ1Split split = search(sumx, sumw, max);
+        float scale = split.scale;
+        int besti1 = split.i1, besti2 = split.i2, best_shift = split.shift;
         if (besti1 < 0 || besti2 < 0 || best_shift == 0) continue;
         // 4. Levels.
         int8_t L[32];
@@ -211,9 +223,9 @@ void QuantizeIQ1SRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row,
 // Then with d = max_scale/15: 3-bit scale indices, shift bits 0x08/0x80 in qh, and
 // the final d = sumqx/sumq2 over the whole super-block with the quantized scales,
 // stored as fp16(d*1.1125) in the top nibbles of sc[0..3].
-// kPrefixSums selects how step 2's sums are rounded: false = d99724f2 (the
-// product, the reference vectors), true = llama.cpp since PR #28706 (see
-// IQ1MPrefix; test-only, to compare with the npm ggml).
+// Step 2 is the search passed to QuantizeIQ1MWith: SearchIQ1MRef = d99724f2 (the
+// product, the reference vectors), SearchIQ1MPrefix = llama.cpp since PR #28706
+// (see IQ1MPrefix; test-only, to compare with the npm ggml).
 namespace {
 
 // Split search of one IQ1_M half-sub-block as d99724f2 writes it: for every split
@@ -289,12 +301,74 @@ struct IQ1MPrefix {
   }
 };
 
-template <bool kPrefixSums>
-void QuantizeIQ1MImpl(const float* x, void* vy, int64_t nrows, int64_t n_per_row, const float* imatrix) {
+// Keeps the first strict maximum of sumqx^2/sumq2 over the four codes k of one
+// candidate (i1, i2), after the candidates before it.
+struct IQ1MBest {
+  float best_score = -FLT_MAX;
+  IQ1Split split;
+  void Consider(int i1, int i2, const float* sumqx, const float* sumq2) {
+    for (int k = 0; k < 4; ++k) {
+      if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
+        split.scale = sumqx[k] / sumq2[k];
+        best_score = split.scale * sumqx[k];
+        split.i1 = i1, split.i2 = i2, split.shift = k;
+      }
+    }
+  }
+};
+
+// The llama.cpp #28706 search (prefix sums), for QuantizeIQ1MLlamaCpp28706Ref.
+void SearchIQ1MPrefix(const IQ1MHalf* halves, IQ1Split* out) {
+  for (int ib = 0; ib < 16; ++ib) {
+    const IQ1MHalf& h = halves[ib];
+    if (!h.active) continue;
+    IQ1MBest best;
+    best.split.scale = h.max;
+    const IQ1MPrefix prefix(h.xb, h.weight, h.idx);
+    for (int i1 = 0; i1 <= 16; ++i1)
+      for (int i2 = i1; i2 <= 16; ++i2) {
+        float sumqx[4], sumq2[4];
+        prefix.Sums(i1, i2, sumqx, sumq2);
+        best.Consider(i1, i2, sumqx, sumq2);
+      }
+    out[ib] = best.split;
+  }
+}
+
+}  // namespace
+
+// The d99724f2 search: for every split the four sums accumulated over the sorted
+// values in order (IQ1MSums: level-0 prefix per i1, one more level-1 term per i2,
+// the level-2 suffix added to a copy).
+void SearchIQ1MRef(const IQ1MHalf* halves, IQ1Split* out) {
+  for (int ib = 0; ib < 16; ++ib) {
+    const IQ1MHalf& h = halves[ib];
+    if (!h.active) continue;
+    IQ1MBest best;
+    best.split.scale = h.max;
+    IQ1MSums level0;  // values j < i1 at level 0
+    for (int i1 = 0; i1 <= 16; ++i1) {
+      if (i1 > 0) level0.Add(h.xb, h.weight, h.idx[i1 - 1], 0);
+      IQ1MSums head = level0;  // + values i1 <= j < i2 at level 1
+      for (int i2 = i1; i2 <= 16; ++i2) {
+        if (i2 > i1) head.Add(h.xb, h.weight, h.idx[i2 - 1], 1);
+        IQ1MSums all = head;
+        for (int j = i2; j < 16; ++j) all.Add(h.xb, h.weight, h.idx[j], 2);
+        best.Consider(i1, i2, all.qx, all.q2);
+      }
+    }
+    out[ib] = best.split;
+  }
+}
+
+void QuantizeIQ1MWith(IQ1MSearchFn search, const float* x, void* vy, int64_t nrows, int64_t n_per_row,
+                      const float* imatrix) {
   const Lattice& lat = GetLattice(LatticeId::kIQ1S);
   auto* y = static_cast<BlockIQ1M*>(vy);
   const int64_t nbl = n_per_row / kQK;
   constexpr uint8_t kShiftMasks[4] = {0x00, 0x80, 0x08, 0x88};
+  IQ1MHalf halves[16];
+  IQ1Split splits[16];
   for (int64_t r = 0; r < nrows; ++r) {
     for (int64_t ibl = 0; ibl < nbl; ++ibl, x += kQK, ++y) {
       std::memset(y, 0, sizeof(*y));
@@ -311,51 +385,32 @@ void QuantizeIQ1MImpl(const float* x, void* vy, int64_t nrows, int64_t n_per_row
           for (int i = 0; i < 16; ++i) weight[i] = xb[i] * xb[i];
         }
       };
+      // 1. Weights, maxima and sorted orders of the 16 halves (independent).
       for (int ib = 0; ib < 16; ++ib) {
-        const float* xb = x + 16 * ib;
-        float weight[16];
-        weights_of(ib, weight);
-        float max = fabsf(xb[0]);
-        for (int i = 1; i < 16; ++i) max = MaxF(max, fabsf(xb[i]));
+        IQ1MHalf& h = halves[ib];
+        h.xb = x + 16 * ib;
+        weights_of(ib, h.weight);
+        float max = fabsf(h.xb[0]);
+        for (int i = 1; i < 16; ++i) max = MaxF(max, fabsf(h.xb[i]));
+        h.max = max;
+        h.active = !(max < 1e-7f);  // GROUP_MAX_EPS_IQ1_M
+        if (h.active) SortedOrder<16>(h.xb, h.idx);
+        splits[ib] = IQ1Split{};
+      }
+      // 2. Split search.
+      search(halves, splits);
+      for (int ib = 0; ib < 16; ++ib) {
+        const IQ1MHalf& h = halves[ib];
+        const float* xb = h.xb;
+        const float* weight = h.weight;
+        const int* idx = h.idx;
         scales[ib] = 0;
         shifts[ib] = 0;
-        if (max < 1e-7f) continue;  // GROUP_MAX_EPS_IQ1_M
-        int idx[16];
-        SortedOrder<16>(xb, idx);
-        float best_score = -FLT_MAX, scale = max;
-        int besti1 = -1, besti2 = -1, best_k = -1;
-        // Keeps the first strict maximum over (i1, i2, k) in that order.
-        auto consider = [&](int i1, int i2, const float* sumqx, const float* sumq2) {
-          for (int k = 0; k < 4; ++k) {
-            if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
-              scale = sumqx[k] / sumq2[k];
-              best_score = scale * sumqx[k];
-              besti1 = i1, besti2 = i2, best_k = k;
-            }
-          }
-        };
-        if constexpr (kPrefixSums) {
-          const IQ1MPrefix prefix(xb, weight, idx);
-          for (int i1 = 0; i1 <= 16; ++i1)
-            for (int i2 = i1; i2 <= 16; ++i2) {
-              float sumqx[4], sumq2[4];
-              prefix.Sums(i1, i2, sumqx, sumq2);
-              consider(i1, i2, sumqx, sumq2);
-            }
-        } else {
-          IQ1MSums level0;  // values j < i1 at level 0
-          for (int i1 = 0; i1 <= 16; ++i1) {
-            if (i1 > 0) level0.Add(xb, weight, idx[i1 - 1], 0);
-            IQ1MSums head = level0;  // + values i1 <= j < i2 at level 1
-            for (int i2 = i1; i2 <= 16; ++i2) {
-              if (i2 > i1) head.Add(xb, weight, idx[i2 - 1], 1);
-              IQ1MSums all = head;
-              for (int j = i2; j < 16; ++j) all.Add(xb, weight, idx[j], 2);
-              consider(i1, i2, all.qx, all.q2);
-            }
-          }
-        }
+        if (!h.active) continue;
+        float scale = splits[ib].scale;
+        int besti1 = splits[ib].i1, besti2 = splits[ib].i2, best_k = splits[ib].shift;
         if (besti1 < 0 || besti2 < 0 || best_k < 0) continue;
+        // 3. Levels, mirror, snap to the grid.
         int8_t L[16];
         for (int j = 0; j < besti1; ++j) L[idx[j]] = 0;
         for (int j = besti1; j < besti2; ++j) L[idx[j]] = 1;
@@ -406,8 +461,7 @@ void QuantizeIQ1MImpl(const float* x, void* vy, int64_t nrows, int64_t n_per_row
         y->sc[ib / 4] = static_cast<uint16_t>(y->sc[ib / 4] | (l << (3 * (ib % 4))));
         y->qh[ib] = static_cast<uint8_t>(y->qh[ib] | kShiftMasks[shifts[ib]]);
         const float* xb = x + 16 * ib;
-        float weight[16];
-        weights_of(ib, weight);
+        const float* weight = halves[ib].weight;
         for (int k = 0; k < 2; ++k) {
           const float* xx = k == 0 ? (shifts[ib] < 2 ? kXp : kXm) : (shifts[ib] % 2 == 0 ? kXp : kXm);
           const int gi = IQ1MGridIndex(*y, ib, k);
@@ -425,15 +479,13 @@ void QuantizeIQ1MImpl(const float* x, void* vy, int64_t nrows, int64_t n_per_row
   }
 }
 
-}  // namespace
-
 void QuantizeIQ1MRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  QuantizeIQ1MImpl<false>(x, vy, nrows, n_per_row, imatrix);
+  QuantizeIQ1MWith(SearchIQ1MRef, x, vy, nrows, n_per_row, imatrix);
 }
 
 void QuantizeIQ1MLlamaCpp28706Ref(const float* x, void* vy, int64_t nrows, int64_t n_per_row,
                                   const float* imatrix) {
-  QuantizeIQ1MImpl<true>(x, vy, nrows, n_per_row, imatrix);
+  QuantizeIQ1MWith(SearchIQ1MPrefix, x, vy, nrows, n_per_row, imatrix);
 }
 
 // ---------------------------------------------------------------------------

@@ -17,7 +17,9 @@
 // vectors of up to 16 floats. The scalar factors (db, dl) are computed exactly as
 // the oracles compute them.
 //
-// Quantizers: still the scalar oracles (see docs/PERFORMANCE.md, i-quants).
+// Quantizers: TQ1_0/TQ2_0/MXFP4 in codecs/quant_iq_ternary_simd.cc (with the
+// ternary dequantizers), IQ1_S/IQ1_M in codecs/quant_iq1_simd.cc; the IQ2/IQ3
+// wrappers at the bottom call the scalar oracles.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "codecs/quant_iq_simd.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -141,128 +143,120 @@ void DequantizeMXFP4Impl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
   ZeroUpperIQ();
 }
 
-void DequantizeIQ2XXSImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
-  const auto* x = static_cast<const BlockIQ2XXS*>(vx);
+// The grid types' dequantizers share one loop: per super-block of 256 the fp16
+// d (a NaN d takes the scalar oracle, see the top), then runs of kRun values
+// (32: IQ2_XXS, IQ3_XXS, IQ3_S sub-blocks; 16: IQ2_XS, IQ2_S half sub-blocks),
+// each y = db * (signed grid bytes). A layout provides, for run r of a block,
+// Scale (db, computed as the oracle computes it) and Groups (the kRun/8 signed
+// 8-byte groups).
+template <class Layout>
+HWY_INLINE void DequantizeGrid(const void* vx, float* HWY_RESTRICT y, int64_t n) {
+  using Block = typename Layout::Block;
+  constexpr int kRun = Layout::kRun;
+  const auto* x = static_cast<const Block*>(vx);
   const DF df;
-  uint64_t q[4];
+  uint64_t q[kRun / 8];
   for (int64_t i = 0; i < n / 256; ++i) {
     const float d = F16BitsToF32(x[i].d);
     if (d != d) {  // NaN scale: the scalar oracle's sign handling (see the top)
-      DequantizeIQ2XXSRef(x + i, y, 256);
+      Layout::Ref(x + i, y, 256);
       y += 256;
       continue;
     }
-    for (int s = 0; s < 8; ++s, y += 32) {
-      const IQ2XXSSubBlock sb = LoadIQ2XXSSubBlock(x[i], s);
-      const float db = d * (0.5f + IQ2XXSScale(sb.sign_word)) * 0.25f;
-      for (int l = 0; l < 4; ++l)
-        q[l] = SignedGroup(iq_grids::kIQ2XXSGrid[IQ2XXSGridIndex(sb.grid_word, l)],
-                           iq_grids::kKSignsIQ2XS[IQ2XXSSigns7(sb.sign_word, l)]);
-      StoreScaledInt8(reinterpret_cast<const int8_t*>(q), 32, hn::Set(df, db), y);
+    for (int r = 0; r < 256 / kRun; ++r, y += kRun) {
+      const float db = Layout::Scale(x[i], d, r);
+      Layout::Groups(x[i], r, q);
+      StoreScaledInt8(reinterpret_cast<const int8_t*>(q), kRun, hn::Set(df, db), y);
     }
   }
   ZeroUpperIQ();
 }
 
-void DequantizeIQ2XSImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
-  const auto* x = static_cast<const BlockIQ2XS*>(vx);
-  const DF df;
-  uint64_t q[2];
-  for (int64_t i = 0; i < n / 256; ++i) {
-    const float d = F16BitsToF32(x[i].d);
-    if (d != d) {  // NaN scale: the scalar oracle's sign handling (see the top)
-      DequantizeIQ2XSRef(x + i, y, 256);
-      y += 256;
-      continue;
-    }
-    for (int s = 0; s < 8; ++s) {
-      const float db[2] = {d * (0.5f + LowNibble(x[i].scales[s])) * 0.25f,
-                           d * (0.5f + HighNibble(x[i].scales[s])) * 0.25f};
-      for (int h = 0; h < 2; ++h, y += 16) {
-        for (int l = 0; l < 2; ++l) {
-          const uint16_t g = x[i].qs[4 * s + 2 * h + l];
-          q[l] = SignedGroup(iq_grids::kIQ2XSGrid[IQ2XSGridIndex(g)], iq_grids::kKSignsIQ2XS[IQ2XSSigns7(g)]);
-        }
-        StoreScaledInt8(reinterpret_cast<const int8_t*>(q), 16, hn::Set(df, db[h]), y);
-      }
-    }
+struct IQ2XXSLayout {
+  using Block = BlockIQ2XXS;
+  static constexpr int kRun = 32;
+  static void Ref(const void* x, float* y, int64_t n) { DequantizeIQ2XXSRef(x, y, n); }
+  static float Scale(const Block& b, float d, int s) {
+    return d * (0.5f + IQ2XXSScale(LoadIQ2XXSSubBlock(b, s).sign_word)) * 0.25f;
   }
-  ZeroUpperIQ();
+  static void Groups(const Block& b, int s, uint64_t* q) {
+    const IQ2XXSSubBlock sb = LoadIQ2XXSSubBlock(b, s);
+    for (int l = 0; l < 4; ++l)
+      q[l] = SignedGroup(iq_grids::kIQ2XXSGrid[IQ2XXSGridIndex(sb.grid_word, l)],
+                         iq_grids::kKSignsIQ2XS[IQ2XXSSigns7(sb.sign_word, l)]);
+  }
+};
+
+// IQ2_XS / IQ2_S: run r = 2s + h is half h of sub-block s, scale nibble h of
+// scales[s], groups 2r and 2r+1.
+inline float HalfScale(const uint8_t* scales, float d, int r) {
+  const int sc = r % 2 == 0 ? LowNibble(scales[r / 2]) : HighNibble(scales[r / 2]);
+  return d * (0.5f + sc) * 0.25f;
 }
 
-void DequantizeIQ2SImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
-  const auto* x = static_cast<const BlockIQ2S*>(vx);
-  const DF df;
-  uint64_t q[2];
-  for (int64_t i = 0; i < n / 256; ++i) {
-    const float d = F16BitsToF32(x[i].d);
-    if (d != d) {  // NaN scale: the scalar oracle's sign handling (see the top)
-      DequantizeIQ2SRef(x + i, y, 256);
-      y += 256;
-      continue;
-    }
-    for (int s = 0; s < 8; ++s) {
-      const float db[2] = {d * (0.5f + LowNibble(x[i].scales[s])) * 0.25f,
-                           d * (0.5f + HighNibble(x[i].scales[s])) * 0.25f};
-      for (int h = 0; h < 2; ++h, y += 16) {
-        for (int l = 0; l < 2; ++l) {
-          const int g = 4 * s + 2 * h + l;
-          q[l] = SignedGroup(iq_grids::kIQ2SGrid[IQ2SGridIndex(x[i], g)], x[i].signs[g]);
-        }
-        StoreScaledInt8(reinterpret_cast<const int8_t*>(q), 16, hn::Set(df, db[h]), y);
-      }
+struct IQ2XSLayout {
+  using Block = BlockIQ2XS;
+  static constexpr int kRun = 16;
+  static void Ref(const void* x, float* y, int64_t n) { DequantizeIQ2XSRef(x, y, n); }
+  static float Scale(const Block& b, float d, int r) { return HalfScale(b.scales, d, r); }
+  static void Groups(const Block& b, int r, uint64_t* q) {
+    for (int l = 0; l < 2; ++l) {
+      const uint16_t g = b.qs[2 * r + l];
+      q[l] = SignedGroup(iq_grids::kIQ2XSGrid[IQ2XSGridIndex(g)], iq_grids::kKSignsIQ2XS[IQ2XSSigns7(g)]);
     }
   }
-  ZeroUpperIQ();
-}
+};
 
-void DequantizeIQ3XXSImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
-  const auto* x = static_cast<const BlockIQ3XXS*>(vx);
-  const DF df;
-  uint64_t q[4];
-  for (int64_t i = 0; i < n / 256; ++i) {
-    const float d = F16BitsToF32(x[i].d);
-    if (d != d) {  // NaN scale: the scalar oracle's sign handling (see the top)
-      DequantizeIQ3XXSRef(x + i, y, 256);
-      y += 256;
-      continue;
-    }
-    for (int s = 0; s < 8; ++s, y += 32) {
-      const uint32_t w = LoadIQ3XXSSignWord(x[i], s);
-      const float db = d * (0.5f + IQ2XXSScale(w)) * 0.5f;
-      for (int l = 0; l < 4; ++l)
-        q[l] = SignedGroup(Grid2x4(iq_grids::kIQ3XXSGrid[x[i].qs[8 * s + 2 * l]],
-                                   iq_grids::kIQ3XXSGrid[x[i].qs[8 * s + 2 * l + 1]]),
-                           iq_grids::kKSignsIQ2XS[IQ2XXSSigns7(w, l)]);
-      StoreScaledInt8(reinterpret_cast<const int8_t*>(q), 32, hn::Set(df, db), y);
+struct IQ2SLayout {
+  using Block = BlockIQ2S;
+  static constexpr int kRun = 16;
+  static void Ref(const void* x, float* y, int64_t n) { DequantizeIQ2SRef(x, y, n); }
+  static float Scale(const Block& b, float d, int r) { return HalfScale(b.scales, d, r); }
+  static void Groups(const Block& b, int r, uint64_t* q) {
+    for (int l = 0; l < 2; ++l) {
+      const int g = 2 * r + l;
+      q[l] = SignedGroup(iq_grids::kIQ2SGrid[IQ2SGridIndex(b, g)], b.signs[g]);
     }
   }
-  ZeroUpperIQ();
-}
+};
 
-void DequantizeIQ3SImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
-  const auto* x = static_cast<const BlockIQ3S*>(vx);
-  const DF df;
-  uint64_t q[4];
-  for (int64_t i = 0; i < n / 256; ++i) {
-    const float d = F16BitsToF32(x[i].d);
-    if (d != d) {  // NaN scale: the scalar oracle's sign handling (see the top)
-      DequantizeIQ3SRef(x + i, y, 256);
-      y += 256;
-      continue;
-    }
-    for (int s = 0; s < 8; ++s, y += 32) {
-      const int sc = s % 2 == 0 ? LowNibble(x[i].scales[s / 2]) : HighNibble(x[i].scales[s / 2]);
-      const float db = d * (1 + 2 * sc);
-      for (int l = 0; l < 4; ++l)
-        q[l] = SignedGroup(Grid2x4(iq_grids::kIQ3SGrid[IQ3SGridIndex(x[i], 8 * s + 2 * l)],
-                                   iq_grids::kIQ3SGrid[IQ3SGridIndex(x[i], 8 * s + 2 * l + 1)]),
-                           x[i].signs[4 * s + l]);
-      StoreScaledInt8(reinterpret_cast<const int8_t*>(q), 32, hn::Set(df, db), y);
-    }
+struct IQ3XXSLayout {
+  using Block = BlockIQ3XXS;
+  static constexpr int kRun = 32;
+  static void Ref(const void* x, float* y, int64_t n) { DequantizeIQ3XXSRef(x, y, n); }
+  static float Scale(const Block& b, float d, int s) {
+    return d * (0.5f + IQ2XXSScale(LoadIQ3XXSSignWord(b, s))) * 0.5f;
   }
-  ZeroUpperIQ();
-}
+  static void Groups(const Block& b, int s, uint64_t* q) {
+    const uint32_t w = LoadIQ3XXSSignWord(b, s);
+    for (int l = 0; l < 4; ++l)
+      q[l] = SignedGroup(Grid2x4(iq_grids::kIQ3XXSGrid[b.qs[8 * s + 2 * l]],
+                                 iq_grids::kIQ3XXSGrid[b.qs[8 * s + 2 * l + 1]]),
+                         iq_grids::kKSignsIQ2XS[IQ2XXSSigns7(w, l)]);
+  }
+};
+
+struct IQ3SLayout {
+  using Block = BlockIQ3S;
+  static constexpr int kRun = 32;
+  static void Ref(const void* x, float* y, int64_t n) { DequantizeIQ3SRef(x, y, n); }
+  static float Scale(const Block& b, float d, int s) {
+    const int sc = s % 2 == 0 ? LowNibble(b.scales[s / 2]) : HighNibble(b.scales[s / 2]);
+    return d * (1 + 2 * sc);
+  }
+  static void Groups(const Block& b, int s, uint64_t* q) {
+    for (int l = 0; l < 4; ++l)
+      q[l] = SignedGroup(Grid2x4(iq_grids::kIQ3SGrid[IQ3SGridIndex(b, 8 * s + 2 * l)],
+                                 iq_grids::kIQ3SGrid[IQ3SGridIndex(b, 8 * s + 2 * l + 1)]),
+                         b.signs[4 * s + l]);
+  }
+};
+
+void DequantizeIQ2XXSImpl(const void* x, float* HWY_RESTRICT y, int64_t n) { DequantizeGrid<IQ2XXSLayout>(x, y, n); }
+void DequantizeIQ2XSImpl(const void* x, float* HWY_RESTRICT y, int64_t n) { DequantizeGrid<IQ2XSLayout>(x, y, n); }
+void DequantizeIQ2SImpl(const void* x, float* HWY_RESTRICT y, int64_t n) { DequantizeGrid<IQ2SLayout>(x, y, n); }
+void DequantizeIQ3XXSImpl(const void* x, float* HWY_RESTRICT y, int64_t n) { DequantizeGrid<IQ3XXSLayout>(x, y, n); }
+void DequantizeIQ3SImpl(const void* x, float* HWY_RESTRICT y, int64_t n) { DequantizeGrid<IQ3SLayout>(x, y, n); }
 
 void DequantizeIQ1SImpl(const void* vx, float* HWY_RESTRICT y, int64_t n) {
   const auto* x = static_cast<const BlockIQ1S*>(vx);
@@ -317,18 +311,11 @@ HWY_EXPORT(DequantizeIQ1MImpl);
   void Dequantize##NAME##Simd(const void* x, float* y, int64_t n) { \
     HWY_DYNAMIC_DISPATCH(Dequantize##NAME##Impl)(x, y, n);          \
   }
-BITSMITH_IQ_QUANTIZE_SCALAR(TQ1_0)
-BITSMITH_IQ_QUANTIZE_SCALAR(TQ2_0)
-BITSMITH_IQ_QUANTIZE_SCALAR(MXFP4)
 BITSMITH_IQ_QUANTIZE_SCALAR(IQ2XXS)
 BITSMITH_IQ_QUANTIZE_SCALAR(IQ2XS)
 BITSMITH_IQ_QUANTIZE_SCALAR(IQ2S)
 BITSMITH_IQ_QUANTIZE_SCALAR(IQ3XXS)
 BITSMITH_IQ_QUANTIZE_SCALAR(IQ3S)
-BITSMITH_IQ_QUANTIZE_SCALAR(IQ1S)
-BITSMITH_IQ_QUANTIZE_SCALAR(IQ1M)
-void DequantizeTQ1_0Simd(const void* x, float* y, int64_t n) { DequantizeTQ1_0Ref(x, y, n); }
-void DequantizeTQ2_0Simd(const void* x, float* y, int64_t n) { DequantizeTQ2_0Ref(x, y, n); }
 BITSMITH_IQ_DEQUANTIZE_SIMD(MXFP4)
 BITSMITH_IQ_DEQUANTIZE_SIMD(IQ2XXS)
 BITSMITH_IQ_DEQUANTIZE_SIMD(IQ2XS)

@@ -114,12 +114,12 @@ void DequantizeTQ2_0Ref(const void* vx, float* y, int64_t n) {
 //  4. Each value takes the nibble q minimising |kvalues[q]*d - x|; the first
 //     minimum wins (strict <), so ties go to the lower index, i.e. the smaller
 //     magnitude, and -0 (index 8) is never chosen.
-namespace {
-inline uint8_t MXFP4Exponent(float amax) {
+uint8_t MXFP4ExponentRef(float amax) {
   if (!(amax > 0.0f)) return 0;
   const float e = floorf(log2f(amax)) - 2 + 127;
   return static_cast<uint8_t>(static_cast<int32_t>(e));
 }
+namespace {
 inline int MXFP4BestIndex(float x, float d) {
   int best = 0;
   float best_err = fabsf(iq_grids::kKValuesMXFP4[0] * d - x);
@@ -138,7 +138,7 @@ void QuantizeMXFP4Ref(const float* x, void* vy, int64_t nrows, int64_t n_per_row
     float amax = 0.0f;
     for (int j = 0; j < 32; ++j)
       if (amax < fabsf(x[j])) amax = fabsf(x[j]);
-    const uint8_t e = MXFP4Exponent(amax);
+    const uint8_t e = MXFP4ExponentRef(amax);
     const float d = F32FromBits(E8M0HalfBits(e));
     y[i].e = e;
     for (int j = 0; j < 16; ++j)

@@ -1,0 +1,49 @@
+// IQ1_S / IQ1_M quantizer drivers with a pluggable split search (internal to
+// codecs/). The drivers are ggml d99724f2's quantize_row_iq1_{s,m}_impl
+// (codecs/quant_iq_iq1_ref.cc) with step "exhaustive split search" passed in:
+// the scalar oracle passes the scalar search, the SIMD path (codecs/quant_iq1_simd.cc)
+// a vectorised one that returns the same split, scale and shift bit for bit.
+#pragma once
+
+#include <cstdint>
+
+namespace bitsmith::iq {
+
+// Result of one split search: levels -1 | 0 | +1 for the sorted values [0, i1) |
+// [i1, i2) | [i2, n), the scale sumqx/sumq2 of the first strict maximum, and the
+// shift (IQ1_S: +1 / -1; IQ1_M: code k = 0..3). i1 < 0: no candidate accepted.
+struct IQ1Split {
+  float scale = 0;
+  int i1 = -1, i2 = -1, shift = 0;
+};
+
+// IQ1_S: sumx / sumw are the 33 prefix sums over the sorted values (sumx[0] = 0),
+// readable up to index 33 + 15 (padding for vector loads); `max` = max |x| is the
+// initial scale. Candidates (i1, i2), i1 <= i2, then shift +delta before -delta.
+inline constexpr int kIQ1SPrefixPad = 33 + 16;
+using IQ1SSearchFn = IQ1Split (*)(const float* sumx, const float* sumw, float max);
+
+// IQ1_M: the 16 half-sub-blocks (16 values) of a super-block. For each active one
+// the search considers every split (i1, i2), i1 <= i2 <= 16, and code k = 0..3
+// in that order, each candidate's sums accumulated over the sorted values in
+// order (see QuantizeIQ1MRef). Inactive halves (max |x| below ggml's epsilon)
+// are ignored (their result is not read).
+struct IQ1MHalf {
+  const float* xb = nullptr;  // the 16 values
+  float weight[16] = {};
+  int idx[16] = {};  // stable ascending order of xb
+  float max = 0;
+  bool active = false;
+};
+using IQ1MSearchFn = void (*)(const IQ1MHalf* halves, IQ1Split* out);  // 16 each
+
+void QuantizeIQ1SWith(IQ1SSearchFn search, const float* x, void* y, int64_t nrows, int64_t n_per_row,
+                      const float* imatrix);
+void QuantizeIQ1MWith(IQ1MSearchFn search, const float* x, void* y, int64_t nrows, int64_t n_per_row,
+                      const float* imatrix);
+
+// The scalar searches of the oracles (d99724f2), for tests and fallbacks.
+IQ1Split SearchIQ1SRef(const float* sumx, const float* sumw, float max);
+void SearchIQ1MRef(const IQ1MHalf* halves, IQ1Split* out);
+
+}  // namespace bitsmith::iq

@@ -1,0 +1,232 @@
+// SIMD split searches of the IQ1_S and IQ1_M quantizers (Highway, dynamic
+// dispatch), byte-identical to the scalar oracles (codecs/quant_iq_iq1_ref.cc,
+// ggml d99724f2): the drivers QuantizeIQ1{S,M}With (codecs/quant_iq1_search.h)
+// do everything else (weights, sorting, grid snapping, scales) exactly as the
+// oracle does, only step "exhaustive split search" is replaced.
+//
+// Bit-exactness: every candidate's sums are computed by one lane with exactly
+// the oracle's float operations in the oracle's order (no FMA: -ffp-contract=off,
+// no MulAdd), and the "first strict maximum" scan keeps the oracle's candidate
+// order and comparison (`sumq2 > 0 && sumqx*sumqx > best_score*sumq2`, ordered
+// compares = C's on NaN).
+//
+// IQ1_S (one sub-block of 32 at a time): the sums of a split are closed forms of
+//   the prefix sums, so for fixed i1 the lanes take i2 = i1, i1+1, ... . Each chunk
+//   of lanes is tested against the current best; only if some lane passes (the
+//   best moved: rare) is the chunk replayed lane by lane in the oracle's order
+//   (shift +delta then -delta per i2) with the stored sums, so every lane before
+//   the first acceptance is compared with exactly the best the oracle has then.
+// IQ1_M (the 16 half-sub-blocks of a super-block, one per lane): every lane runs
+//   the oracle's whole loop nest (level-0 prefix per i1, one more level-1 term per
+//   i2, the level-2 suffix added to a copy), so the loop structure is shared and
+//   each lane keeps its own best (blended with the acceptance mask). The per-value
+//   terms (w*a)*x and (w*a)*a of the oracle's IQ1MSums::Add are formed once per
+//   sorted value and level, in transposed (value-major, lane-minor) arrays.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "codecs/quant_iq1_simd.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include <cfloat>  // FLT_MAX
+#include <cstdint>
+
+#include "codecs/iq_kernels.h"
+#include "codecs/quant_iq1_search.h"
+#include "formats/blocks_iq.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace bitsmith::iq::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::CappedTag<float, 16>;
+using DI = hn::Rebind<int32_t, DF>;
+using VF = hn::Vec<DF>;
+using VI = hn::Vec<DI>;
+
+// Levels with shift +delta / -delta (ggml's x_p / x_m).
+constexpr float kP[3] = {-1 + kIQ1Delta, kIQ1Delta, 1 + kIQ1Delta};
+constexpr float kM[3] = {-1 - kIQ1Delta, -kIQ1Delta, 1 - kIQ1Delta};
+
+HWY_INLINE void ZeroUpperIQ1() {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  _mm256_zeroupper();
+#endif
+}
+
+// ---------------------------------------------------------------------------
+// IQ1_S: for each i1, lanes over i2 >= i1. The oracle's sums:
+//   sumqx = (sumx[i1]-sumx[0])*x[0] + (sumx[i2]-sumx[i1])*x[1] + (sumx[32]-sumx[i2])*x[2]
+//   sumq2 = (sumw[i1]-sumw[0])*x[0]*x[0] + (sumw[i2]-sumw[i1])*x[1]*x[1] + (sumw[32]-sumw[i2])*x[2]*x[2]
+// evaluated left to right; the first term is the same for every lane (scalar).
+IQ1Split SearchIQ1SImpl(const float* HWY_RESTRICT sumx, const float* HWY_RESTRICT sumw, float max) {
+  const DF df;
+  const int N = static_cast<int>(hn::Lanes(df));
+  float best_score = -FLT_MAX, scale = max;
+  int besti1 = -1, besti2 = -1, best_shift = 0;
+  alignas(64) float sx[2][16], s2[2][16];  // [shift +, -][lane]
+  const VF zero = hn::Zero(df);
+  const VF x32 = hn::Set(df, sumx[32]), w32 = hn::Set(df, sumw[32]);
+  for (int i1 = 0; i1 <= 32; ++i1) {
+    const VF xi1 = hn::Set(df, sumx[i1]), wi1 = hn::Set(df, sumw[i1]);
+    const float dx0 = sumx[i1] - sumx[0], dw0 = sumw[i1] - sumw[0];
+    const VF ax[2] = {hn::Set(df, dx0 * kP[0]), hn::Set(df, dx0 * kM[0])};
+    const VF aw[2] = {hn::Set(df, dw0 * kP[0] * kP[0]), hn::Set(df, dw0 * kM[0] * kM[0])};
+    for (int c = i1; c <= 32; c += N) {
+      const int lanes = 33 - c < N ? 33 - c : N;  // i2 = c .. c+lanes-1 <= 32
+      const auto valid = hn::FirstN(df, static_cast<size_t>(lanes));
+      const VF vx = hn::LoadU(df, sumx + c), vw = hn::LoadU(df, sumw + c);
+      const VF dx = hn::Sub(vx, xi1), ex = hn::Sub(x32, vx);
+      const VF dw = hn::Sub(vw, wi1), ew = hn::Sub(w32, vw);
+      const VF vbest = hn::Set(df, best_score);
+      bool any = false;
+      VF qx[2], q2[2];
+      for (int s = 0; s < 2; ++s) {
+        const float* lv = s == 0 ? kP : kM;
+        const VF l1 = hn::Set(df, lv[1]), l2 = hn::Set(df, lv[2]);
+        qx[s] = hn::Add(hn::Add(ax[s], hn::Mul(dx, l1)), hn::Mul(ex, l2));
+        q2[s] = hn::Add(hn::Add(aw[s], hn::Mul(hn::Mul(dw, l1), l1)), hn::Mul(hn::Mul(ew, l2), l2));
+        const auto pass = hn::And(valid, hn::And(hn::Gt(q2[s], zero),
+                                                 hn::Gt(hn::Mul(qx[s], qx[s]), hn::Mul(vbest, q2[s]))));
+        any |= !hn::AllFalse(df, pass);
+      }
+      if (!any) continue;
+      // Replay the chunk in the oracle's order with the same sums.
+      for (int s = 0; s < 2; ++s) hn::Store(qx[s], df, sx[s]), hn::Store(q2[s], df, s2[s]);
+      for (int l = 0; l < lanes; ++l)
+        for (int s = 0; s < 2; ++s) {
+          const float sumqx = sx[s][l], sumq2 = s2[s][l];
+          if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
+            scale = sumqx / sumq2;
+            best_score = scale * sumqx;
+            besti1 = i1, besti2 = c + l, best_shift = s == 0 ? 1 : -1;
+          }
+        }
+    }
+  }
+  ZeroUpperIQ1();
+  return IQ1Split{scale, besti1, besti2, best_shift};
+}
+
+// ---------------------------------------------------------------------------
+// IQ1_M: one half-sub-block per lane.
+
+// The oracle's IQ1MSums (codes k = 0..3) for a vector of lanes.
+struct SumsV {
+  VF qx[4], q2[4];
+};
+
+// Terms of one sorted value at one level, per code: qx += (w*a)*x, q2 += (w*a)*a
+// with a = p, (first ? p : m), (first ? m : p), m for k = 0..3.
+struct TermsV {
+  alignas(64) float qx[4][16], q2[4][16];
+};
+
+HWY_INLINE void AddTerms(SumsV& s, const TermsV& t) {
+  const DF df;
+  for (int k = 0; k < 4; ++k) {
+    s.qx[k] = hn::Add(s.qx[k], hn::Load(df, t.qx[k]));
+    s.q2[k] = hn::Add(s.q2[k], hn::Load(df, t.q2[k]));
+  }
+}
+
+void SearchIQ1MImpl(const IQ1MHalf* HWY_RESTRICT halves, IQ1Split* HWY_RESTRICT out) {
+  const DF df;
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  TermsV terms[3][16];  // [level][sorted position]
+  alignas(64) float ws[16][16], xs[16][16], maxs[16];
+  alignas(64) int32_t first[16][16];
+  alignas(64) float scale_out[16];
+  alignas(64) int32_t i1_out[16], i2_out[16], k_out[16];
+  for (int g = 0; g < 16; g += N) {
+    // 1. Sorted weights and values, transposed (inactive lanes: zeros).
+    for (int l = 0; l < N; ++l) {
+      const IQ1MHalf& h = halves[g + l];
+      maxs[l] = h.max;
+      for (int j = 0; j < 16; ++j) {
+        const int i = h.active ? h.idx[j] : 0;
+        ws[j][l] = h.active ? h.weight[i] : 0.0f;
+        xs[j][l] = h.active ? h.xb[i] : 0.0f;
+        first[j][l] = i < 8 ? -1 : 0;
+      }
+    }
+    // 2. Terms per sorted position and level, as IQ1MSums::Add forms them.
+    for (int j = 0; j < 16; ++j) {
+      const VF w = hn::Load(df, ws[j]), x = hn::Load(df, xs[j]);
+      const auto fm = hn::RebindMask(df, hn::MaskFromVec(hn::Load(di, first[j])));
+      for (int lev = 0; lev < 3; ++lev) {
+        const VF p = hn::Set(df, kP[lev]), m = hn::Set(df, kM[lev]);
+        const VF wp = hn::Mul(w, p), wm = hn::Mul(w, m);
+        const VF tp = hn::Mul(wp, x), tm = hn::Mul(wm, x);
+        const VF qp = hn::Mul(wp, p), qm = hn::Mul(wm, m);
+        TermsV& t = terms[lev][j];
+        hn::Store(tp, df, t.qx[0]);
+        hn::Store(hn::IfThenElse(fm, tp, tm), df, t.qx[1]);
+        hn::Store(hn::IfThenElse(fm, tm, tp), df, t.qx[2]);
+        hn::Store(tm, df, t.qx[3]);
+        hn::Store(qp, df, t.q2[0]);
+        hn::Store(hn::IfThenElse(fm, qp, qm), df, t.q2[1]);
+        hn::Store(hn::IfThenElse(fm, qm, qp), df, t.q2[2]);
+        hn::Store(qm, df, t.q2[3]);
+      }
+    }
+    // 3. The oracle's loop nest, every lane its own best.
+    const VF zero = hn::Zero(df);
+    VF best = hn::Set(df, -FLT_MAX), scale = hn::Load(df, maxs);
+    VI bi1 = hn::Set(di, -1), bi2 = hn::Set(di, -1), bk = hn::Set(di, -1);
+    SumsV level0;
+    for (int k = 0; k < 4; ++k) level0.qx[k] = zero, level0.q2[k] = zero;
+    for (int i1 = 0; i1 <= 16; ++i1) {
+      if (i1 > 0) AddTerms(level0, terms[0][i1 - 1]);
+      SumsV head = level0;
+      for (int i2 = i1; i2 <= 16; ++i2) {
+        if (i2 > i1) AddTerms(head, terms[1][i2 - 1]);
+        SumsV all = head;
+        for (int j = i2; j < 16; ++j) AddTerms(all, terms[2][j]);
+        for (int k = 0; k < 4; ++k) {
+          const VF qx = all.qx[k], q2 = all.q2[k];
+          const auto pass = hn::And(hn::Gt(q2, zero), hn::Gt(hn::Mul(qx, qx), hn::Mul(best, q2)));
+          if (hn::AllFalse(df, pass)) continue;
+          const VF s = hn::Div(qx, q2);
+          scale = hn::IfThenElse(pass, s, scale);
+          best = hn::IfThenElse(pass, hn::Mul(s, qx), best);
+          const auto ipass = hn::RebindMask(di, pass);
+          bi1 = hn::IfThenElse(ipass, hn::Set(di, i1), bi1);
+          bi2 = hn::IfThenElse(ipass, hn::Set(di, i2), bi2);
+          bk = hn::IfThenElse(ipass, hn::Set(di, k), bk);
+        }
+      }
+    }
+    hn::Store(scale, df, scale_out);
+    hn::Store(bi1, di, i1_out);
+    hn::Store(bi2, di, i2_out);
+    hn::Store(bk, di, k_out);
+    for (int l = 0; l < N; ++l)
+      if (halves[g + l].active) out[g + l] = IQ1Split{scale_out[l], i1_out[l], i2_out[l], k_out[l]};
+  }
+  ZeroUpperIQ1();
+}
+
+}  // namespace bitsmith::iq::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace bitsmith::iq {
+
+HWY_EXPORT(SearchIQ1SImpl);
+HWY_EXPORT(SearchIQ1MImpl);
+
+void QuantizeIQ1SSimd(const float* x, void* y, int64_t nr, int64_t n, const float* w) {
+  QuantizeIQ1SWith(
+      [](const float* sumx, const float* sumw, float max) {
+        return HWY_DYNAMIC_DISPATCH(SearchIQ1SImpl)(sumx, sumw, max);
+      },
+      x, y, nr, n, w);
+}
+void QuantizeIQ1MSimd(const float* x, void* y, int64_t nr, int64_t n, const float* w) {
+  QuantizeIQ1MWith([](const IQ1MHalf* h, IQ1Split* o) { HWY_DYNAMIC_DISPATCH(SearchIQ1MImpl)(h, o); }, x, y,
+                   nr, n, w);
+}
+
+}  // namespace bitsmith::iq
+#endif  // HWY_ONCE
