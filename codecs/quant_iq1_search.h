@@ -37,13 +37,33 @@ struct IQ1MHalf {
 };
 using IQ1MSearchFn = void (*)(const IQ1MHalf* halves, IQ1Split* out);  // 16 each
 
-void QuantizeIQ1SWith(IQ1SSearchFn search, const float* x, void* y, int64_t nrows, int64_t n_per_row,
+// The exchangeable steps of both drivers. All inputs are finite (QuantizeRows
+// refuses the others); sums may still overflow to inf.
+struct IQ1Hooks {
+  // Stable ascending order of n (16 or 32) values: idx[j] = index of the j-th
+  // smallest, equal values in index order (glibc qsort = merge sort here).
+  void (*sort)(const float* xb, int n, int* idx);
+  // ggml's iq1_find_best_neighbour2: of the neighbour list nb = {count, g1, g2, ...},
+  // the grid point minimising sum_i w[i]*(scale*xx[level_i] - x[i])^2 (each sum in
+  // i order), first strict minimum below FLT_MAX; nb[1] when none is.
+  int (*neighbour)(const uint16_t* nb, const float* xval, const float* weight, float scale, const float* xx);
+  IQ1SSearchFn search_s;
+  IQ1MSearchFn search_m;
+};
+
+void QuantizeIQ1SWith(const IQ1Hooks& hooks, const float* x, void* y, int64_t nrows, int64_t n_per_row,
                       const float* imatrix);
-void QuantizeIQ1MWith(IQ1MSearchFn search, const float* x, void* y, int64_t nrows, int64_t n_per_row,
+void QuantizeIQ1MWith(const IQ1Hooks& hooks, const float* x, void* y, int64_t nrows, int64_t n_per_row,
                       const float* imatrix);
 
-// The scalar searches of the oracles (d99724f2), for tests and fallbacks.
+// The scalar steps of the oracles (d99724f2).
+void SortIQ1Ref(const float* xb, int n, int* idx);
+int NeighbourIQ1Ref(const uint16_t* nb, const float* xval, const float* weight, float scale, const float* xx);
 IQ1Split SearchIQ1SRef(const float* sumx, const float* sumw, float max);
 void SearchIQ1MRef(const IQ1MHalf* halves, IQ1Split* out);
+
+// The levels (0..2) of IQ1 grid point g (2048 points), 2 bits per coordinate
+// (coordinate i in bits 2i..2i+1), from the lattice tables.
+const uint32_t* IQ1LevelCodes();
 
 }  // namespace bitsmith::iq

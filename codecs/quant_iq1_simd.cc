@@ -28,6 +28,7 @@
 #include <hwy/highway.h>
 
 #include <cfloat>  // FLT_MAX
+#include <cmath>   // HUGE_VALF
 #include <cstdint>
 
 #include "codecs/iq_kernels.h"
@@ -58,39 +59,48 @@ HWY_INLINE void ZeroUpperIQ1() {
 //   sumqx = (sumx[i1]-sumx[0])*x[0] + (sumx[i2]-sumx[i1])*x[1] + (sumx[32]-sumx[i2])*x[2]
 //   sumq2 = (sumw[i1]-sumw[0])*x[0]*x[0] + (sumw[i2]-sumw[i1])*x[1]*x[1] + (sumw[32]-sumw[i2])*x[2]*x[2]
 // evaluated left to right; the first term is the same for every lane (scalar).
+// The third terms depend on i2 only: formed once per sub-block (lanes i2 > 32
+// get -inf in the q2 term, so they never pass the test).
 IQ1Split SearchIQ1SImpl(const float* HWY_RESTRICT sumx, const float* HWY_RESTRICT sumw, float max) {
   const DF df;
   const int N = static_cast<int>(hn::Lanes(df));
   float best_score = -FLT_MAX, scale = max;
   int besti1 = -1, besti2 = -1, best_shift = 0;
   alignas(64) float sx[2][16], s2[2][16];  // [shift +, -][lane]
+  alignas(64) float ex[2][kIQ1SPrefixPad], ew[2][kIQ1SPrefixPad];  // (sumx[32]-sumx[i2])*x[2] etc.
   const VF zero = hn::Zero(df);
   const VF x32 = hn::Set(df, sumx[32]), w32 = hn::Set(df, sumw[32]);
+  for (int c = 0; c <= 32; c += N) {
+    const VF vx = hn::LoadU(df, sumx + c), vw = hn::LoadU(df, sumw + c);
+    const VF dx = hn::Sub(x32, vx), dw = hn::Sub(w32, vw);
+    for (int s = 0; s < 2; ++s) {
+      const VF l2 = hn::Set(df, s == 0 ? kP[2] : kM[2]);
+      hn::StoreU(hn::Mul(dx, l2), df, ex[s] + c);
+      hn::StoreU(hn::Mul(hn::Mul(dw, l2), l2), df, ew[s] + c);
+    }
+  }
+  for (int s = 0; s < 2; ++s)
+    for (int j = 33; j < kIQ1SPrefixPad; ++j) ew[s][j] = -HUGE_VALF;
   for (int i1 = 0; i1 <= 32; ++i1) {
     const VF xi1 = hn::Set(df, sumx[i1]), wi1 = hn::Set(df, sumw[i1]);
     const float dx0 = sumx[i1] - sumx[0], dw0 = sumw[i1] - sumw[0];
     const VF ax[2] = {hn::Set(df, dx0 * kP[0]), hn::Set(df, dx0 * kM[0])};
     const VF aw[2] = {hn::Set(df, dw0 * kP[0] * kP[0]), hn::Set(df, dw0 * kM[0] * kM[0])};
     for (int c = i1; c <= 32; c += N) {
-      const int lanes = 33 - c < N ? 33 - c : N;  // i2 = c .. c+lanes-1 <= 32
-      const auto valid = hn::FirstN(df, static_cast<size_t>(lanes));
-      const VF vx = hn::LoadU(df, sumx + c), vw = hn::LoadU(df, sumw + c);
-      const VF dx = hn::Sub(vx, xi1), ex = hn::Sub(x32, vx);
-      const VF dw = hn::Sub(vw, wi1), ew = hn::Sub(w32, vw);
+      const VF dx = hn::Sub(hn::LoadU(df, sumx + c), xi1);
+      const VF dw = hn::Sub(hn::LoadU(df, sumw + c), wi1);
       const VF vbest = hn::Set(df, best_score);
-      bool any = false;
       VF qx[2], q2[2];
+      auto any = hn::Lt(zero, zero);  // all false
       for (int s = 0; s < 2; ++s) {
-        const float* lv = s == 0 ? kP : kM;
-        const VF l1 = hn::Set(df, lv[1]), l2 = hn::Set(df, lv[2]);
-        qx[s] = hn::Add(hn::Add(ax[s], hn::Mul(dx, l1)), hn::Mul(ex, l2));
-        q2[s] = hn::Add(hn::Add(aw[s], hn::Mul(hn::Mul(dw, l1), l1)), hn::Mul(hn::Mul(ew, l2), l2));
-        const auto pass = hn::And(valid, hn::And(hn::Gt(q2[s], zero),
-                                                 hn::Gt(hn::Mul(qx[s], qx[s]), hn::Mul(vbest, q2[s]))));
-        any |= !hn::AllFalse(df, pass);
+        const VF l1 = hn::Set(df, s == 0 ? kP[1] : kM[1]);
+        qx[s] = hn::Add(hn::Add(ax[s], hn::Mul(dx, l1)), hn::LoadU(df, ex[s] + c));
+        q2[s] = hn::Add(hn::Add(aw[s], hn::Mul(hn::Mul(dw, l1), l1)), hn::LoadU(df, ew[s] + c));
+        any = hn::Or(any, hn::And(hn::Gt(q2[s], zero), hn::Gt(hn::Mul(qx[s], qx[s]), hn::Mul(vbest, q2[s]))));
       }
-      if (!any) continue;
+      if (hn::AllFalse(df, any)) continue;
       // Replay the chunk in the oracle's order with the same sums.
+      const int lanes = 33 - c < N ? 33 - c : N;  // i2 = c .. c+lanes-1 <= 32
       for (int s = 0; s < 2; ++s) hn::Store(qx[s], df, sx[s]), hn::Store(q2[s], df, s2[s]);
       for (int l = 0; l < lanes; ++l)
         for (int s = 0; s < 2; ++s) {
@@ -207,6 +217,91 @@ void SearchIQ1MImpl(const IQ1MHalf* HWY_RESTRICT halves, IQ1Split* HWY_RESTRICT 
   ZeroUpperIQ1();
 }
 
+// ---------------------------------------------------------------------------
+// Sorting: the stable ascending order of n (16 or 32) finite values is the
+// permutation by rank: rank(i) = #{j : x[j] < x[i]} + #{j < i : x[j] == x[i]}
+// (-0 == +0, as std::stable_sort with `<` treats them), so idx[rank(i)] = i.
+// Counted per lane i over the values j in order: j < i adds x[j] <= x[i], j > i
+// adds x[j] < x[i] (j == i adds nothing).
+void SortIQ1Impl(const float* HWY_RESTRICT xb, int n, int* HWY_RESTRICT idx) {
+  const DF df;
+  const DI di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  alignas(64) int32_t rank[32];
+  for (int c = 0; c < n; c += N) {
+    const VF v = hn::LoadU(df, xb + c);
+    const VI lane = hn::Iota(di, 0);
+    VI cnt = hn::Zero(di);
+    for (int j = 0; j < n; ++j) {
+      const VF xj = hn::Set(df, xb[j]);
+      hn::Mask<DF> m;
+      if (j < c) {
+        m = hn::Le(xj, v);
+      } else if (j >= c + N) {
+        m = hn::Lt(xj, v);
+      } else {  // lanes l > j - c have j < i
+        const auto before = hn::RebindMask(df, hn::Gt(lane, hn::Set(di, j - c)));
+        m = hn::Or(hn::Lt(xj, v), hn::And(hn::Le(xj, v), before));
+      }
+      cnt = hn::Sub(cnt, hn::VecFromMask(di, hn::RebindMask(di, m)));
+    }
+    hn::Store(cnt, di, rank + c);
+  }
+  for (int i = 0; i < n; ++i) idx[rank[i]] = i;
+  ZeroUpperIQ1();
+}
+
+// ---------------------------------------------------------------------------
+// Neighbour search: one neighbour per lane, its 8 levels from IQ1LevelCodes()
+// (gathered), d2 accumulated over i = 0..7 in order exactly as the oracle:
+// diff = scale*q - x[i]; d2 += (w[i]*diff)*diff. The oracle keeps the first
+// strict minimum below FLT_MAX: per chunk the minimum of the lanes (NaN -> inf,
+// never below FLT_MAX) and, if below the best so far, its first lane.
+int NeighbourIQ1Impl(const uint16_t* HWY_RESTRICT nb, const float* HWY_RESTRICT xval,
+                     const float* HWY_RESTRICT weight, float scale, const float* HWY_RESTRICT xx) {
+  const DF df;
+  const DI di;
+  const hn::Rebind<uint16_t, DF> du16;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const int32_t* codes = reinterpret_cast<const int32_t*>(IQ1LevelCodes());
+  const int count = nb[0];
+  const uint16_t* list = nb + 1;
+  const VF vscale = hn::Set(df, scale);
+  const VF q0 = hn::Set(df, xx[0]), q1 = hn::Set(df, xx[1]), q2 = hn::Set(df, xx[2]);
+  const VI one = hn::Set(di, 1), three = hn::Set(di, 3);
+  const VF inf = hn::Set(df, HUGE_VALF);
+  float best_score = FLT_MAX;
+  int best = -1;
+  alignas(64) uint16_t pad[16];
+  for (int c = 0; c < count; c += N) {
+    const int lanes = count - c < N ? count - c : N;
+    const uint16_t* g = list + c;
+    if (lanes < N) {  // pad the last chunk with its first neighbour (masked out below)
+      for (int l = 0; l < N; ++l) pad[l] = list[c + (l < lanes ? l : 0)];
+      g = pad;
+    }
+    VI code = hn::GatherIndex(di, codes, hn::PromoteTo(di, hn::LoadU(du16, g)));
+    VF d2 = hn::Zero(df);
+    for (int i = 0; i < 8; ++i, code = hn::ShiftRight<2>(code)) {
+      const VI lev = hn::And(code, three);
+      const VF q = hn::IfThenElse(hn::RebindMask(df, hn::Eq(lev, hn::Zero(di))), q0,
+                                  hn::IfThenElse(hn::RebindMask(df, hn::Eq(lev, one)), q1, q2));
+      const VF diff = hn::Sub(hn::Mul(vscale, q), hn::Set(df, xval[i]));
+      d2 = hn::Add(d2, hn::Mul(hn::Mul(hn::Set(df, weight[i]), diff), diff));
+    }
+    const auto valid = hn::And(hn::FirstN(df, static_cast<size_t>(lanes)), hn::Not(hn::IsNaN(d2)));
+    const VF v = hn::IfThenElse(valid, d2, inf);
+    const float m = hn::GetLane(hn::MinOfLanes(df, v));
+    if (m < best_score) {
+      best_score = m;
+      best = list[c + hn::FindFirstTrue(df, hn::And(valid, hn::Eq(v, hn::Set(df, m))))];
+    }
+  }
+  if (best < 0) best = nb[1];
+  ZeroUpperIQ1();
+  return best;
+}
+
 }  // namespace bitsmith::iq::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -215,17 +310,26 @@ namespace bitsmith::iq {
 
 HWY_EXPORT(SearchIQ1SImpl);
 HWY_EXPORT(SearchIQ1MImpl);
+HWY_EXPORT(SortIQ1Impl);
+HWY_EXPORT(NeighbourIQ1Impl);
+
+namespace {
+const IQ1Hooks kSimdHooks{
+    [](const float* xb, int n, int* idx) { HWY_DYNAMIC_DISPATCH(SortIQ1Impl)(xb, n, idx); },
+    [](const uint16_t* nb, const float* xval, const float* weight, float scale, const float* xx) {
+      return HWY_DYNAMIC_DISPATCH(NeighbourIQ1Impl)(nb, xval, weight, scale, xx);
+    },
+    [](const float* sumx, const float* sumw, float max) {
+      return HWY_DYNAMIC_DISPATCH(SearchIQ1SImpl)(sumx, sumw, max);
+    },
+    [](const IQ1MHalf* h, IQ1Split* o) { HWY_DYNAMIC_DISPATCH(SearchIQ1MImpl)(h, o); }};
+}  // namespace
 
 void QuantizeIQ1SSimd(const float* x, void* y, int64_t nr, int64_t n, const float* w) {
-  QuantizeIQ1SWith(
-      [](const float* sumx, const float* sumw, float max) {
-        return HWY_DYNAMIC_DISPATCH(SearchIQ1SImpl)(sumx, sumw, max);
-      },
-      x, y, nr, n, w);
+  QuantizeIQ1SWith(kSimdHooks, x, y, nr, n, w);
 }
 void QuantizeIQ1MSimd(const float* x, void* y, int64_t nr, int64_t n, const float* w) {
-  QuantizeIQ1MWith([](const IQ1MHalf* h, IQ1Split* o) { HWY_DYNAMIC_DISPATCH(SearchIQ1MImpl)(h, o); }, x, y,
-                   nr, n, w);
+  QuantizeIQ1MWith(kSimdHooks, x, y, nr, n, w);
 }
 
 }  // namespace bitsmith::iq

@@ -17,6 +17,7 @@
 #include <cfloat>     // FLT_MAX
 #include <cmath>      // fabsf, sqrtf
 #include <cstring>    // std::memset
+#include <vector>
 
 #include "codecs/iq_kernels.h"
 #include "codecs/quant_iq1_search.h"
@@ -38,37 +39,6 @@ inline float SumSquares(const float* x) {
   return s;
 }
 
-// Stable ascending order of xb by value: idx[j] = index of the j-th smallest.
-template <int kN>
-inline void SortedOrder(const float* xb, int* idx) {
-  for (int j = 0; j < kN; ++j) idx[j] = j;
-  std::stable_sort(idx, idx + kN, [xb](int a, int b) { return xb[a] < xb[b]; });
-}
-
-// ggml's iq1_find_best_neighbour2: the neighbour minimising sum w*(scale*xx[l] - x)^2,
-// first minimum wins. ggml falls back to scanning the whole grid when no distance
-// is below FLT_MAX (all inf/NaN: |x| around 1e12 and beyond), with an
-// out-of-bounds read (xval[i] for the grid index i); we take the first neighbour.
-inline int FindBestNeighbourIQ1(const Lattice& lat, const uint16_t* nb, const float* xval,
-                                const float* weight, float scale, const float* xx, int8_t* L) {
-  const int count = nb[0];
-  float best_score = FLT_MAX;
-  int best = -1;
-  for (int j = 1; j <= count; ++j) {
-    const int8_t* pg = lat.pos.data() + 8 * nb[j];
-    float d2 = 0;
-    for (int i = 0; i < 8; ++i) {
-      const float q = xx[(pg[i] - 1) / 2];
-      const float w = weight[i];
-      const float diff = scale * q - xval[i];
-      d2 += w * diff * diff;
-    }
-    if (d2 < best_score) best_score = d2, best = nb[j];
-  }
-  if (best < 0) best = nb[1];
-  for (int i = 0; i < 8; ++i) L[i] = static_cast<int8_t>(lat.Level(best, i));
-  return best;
-}
 
 inline uint32_t LevelIndex8(const int8_t* L) {
   uint32_t u = 0;
@@ -89,6 +59,47 @@ inline uint32_t LevelIndex8(const int8_t* L) {
 //     if any group moved, recompute scale = sumqx/sumq2 (when both > 0).
 // Then d = max_scale/15, stored as fp16(d*1.125); scale index nearest_int(0.5*(id*s-1))
 // clamped to 0..7, bit 3 set for shift -delta, in qh bits 12..15.
+// Stable ascending order of xb by value: idx[j] = index of the j-th smallest.
+void SortIQ1Ref(const float* xb, int n, int* idx) {
+  for (int j = 0; j < n; ++j) idx[j] = j;
+  std::stable_sort(idx, idx + n, [xb](int a, int b) { return xb[a] < xb[b]; });
+}
+
+// ggml's iq1_find_best_neighbour2: the neighbour minimising sum w*(scale*xx[l] - x)^2,
+// first minimum wins. ggml falls back to scanning the whole grid when no distance
+// is below FLT_MAX (all inf/NaN: |x| around 1e12 and beyond), with an
+// out-of-bounds read (xval[i] for the grid index i); we take the first neighbour.
+int NeighbourIQ1Ref(const uint16_t* nb, const float* xval, const float* weight, float scale, const float* xx) {
+  const Lattice& lat = GetLattice(LatticeId::kIQ1S);
+  const int count = nb[0];
+  float best_score = FLT_MAX;
+  int best = -1;
+  for (int j = 1; j <= count; ++j) {
+    const int8_t* pg = lat.pos.data() + 8 * nb[j];
+    float d2 = 0;
+    for (int i = 0; i < 8; ++i) {
+      const float q = xx[(pg[i] - 1) / 2];
+      const float w = weight[i];
+      const float diff = scale * q - xval[i];
+      d2 += w * diff * diff;
+    }
+    if (d2 < best_score) best_score = d2, best = nb[j];
+  }
+  if (best < 0) best = nb[1];
+  return best;
+}
+
+const uint32_t* IQ1LevelCodes() {
+  static const std::vector<uint32_t> codes = [] {
+    const Lattice& lat = GetLattice(LatticeId::kIQ1S);
+    std::vector<uint32_t> c(2048);
+    for (int g = 0; g < 2048; ++g)
+      for (int i = 0; i < 8; ++i) c[g] |= static_cast<uint32_t>(lat.Level(g, i)) << (2 * i);
+    return c;
+  }();
+  return codes.data();
+}
+
 IQ1Split SearchIQ1SRef(const float* sumx, const float* sumw, float max) {
   float best_score = -FLT_MAX, scale = max;
   int besti1 = -1, besti2 = -1, best_shift = 0;
@@ -117,11 +128,17 @@ IQ1Split SearchIQ1SRef(const float* sumx, const float* sumw, float max) {
   return IQ1Split{scale, besti1, besti2, best_shift};
 }
 
+namespace {
+void SearchIQ1MPrefix(const IQ1MHalf* halves, IQ1Split* out);
+const IQ1Hooks kRefHooks{SortIQ1Ref, NeighbourIQ1Ref, SearchIQ1SRef, SearchIQ1MRef};
+const IQ1Hooks k28706Hooks{SortIQ1Ref, NeighbourIQ1Ref, SearchIQ1SRef, SearchIQ1MPrefix};
+}  // namespace
+
 void QuantizeIQ1SRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  QuantizeIQ1SWith(SearchIQ1SRef, x, vy, nrows, n_per_row, imatrix);
+  QuantizeIQ1SWith(kRefHooks, x, vy, nrows, n_per_row, imatrix);
 }
 
-void QuantizeIQ1SWith(IQ1SSearchFn search, const float* x, void* vy, int64_t nrows, int64_t n_per_row,
+void QuantizeIQ1SWith(const IQ1Hooks& hooks, const float* x, void* vy, int64_t nrows, int64_t n_per_row,
                       const float* imatrix) {
   const Lattice& lat = GetLattice(LatticeId::kIQ1S);
   auto* y = static_cast<BlockIQ1S*>(vy);
@@ -146,7 +163,7 @@ void QuantizeIQ1SWith(IQ1SSearchFn search, const float* x, void* vy, int64_t nro
         if (max < 1e-12f) continue;  // GROUP_MAX_EPS_IQ1_S
         // 2. Sorted prefix sums.
         int idx[32];
-        SortedOrder<32>(xb, idx);
+        hooks.sort(xb, 32, idx);
         float sumx[kIQ1SPrefixPad] = {}, sumw[kIQ1SPrefixPad] = {};
         for (int j = 0; j < 32; ++j) {
           const int i = idx[j];
@@ -154,7 +171,7 @@ void QuantizeIQ1SWith(IQ1SSearchFn search, const float* x, void* vy, int64_t nro
           sumw[j + 1] = sumw[j] + weight[i];
         }
         // 3. Exhaustive split search.
-        const IQ1Split split = search(sumx, sumw, max);
+        const IQ1Split split = hooks.search_s(sumx, sumw, max);
         float scale = split.scale;
         int besti1 = split.i1, besti2 = split.i2, best_shift = split.shift;
         if (besti1 < 0 || besti2 < 0 || best_shift == 0) continue;
@@ -177,7 +194,8 @@ void QuantizeIQ1SWith(IQ1SSearchFn search, const float* x, void* vy, int64_t nro
           int gi = lat.map[u];
           if (gi < 0) {
             all_on_grid = false;
-            gi = FindBestNeighbourIQ1(lat, lat.NeighboursOf(u), xb + 8 * k, weight + 8 * k, scale, xx, L + 8 * k);
+            gi = hooks.neighbour(lat.NeighboursOf(u), xb + 8 * k, weight + 8 * k, scale, xx);
+            for (int i = 0; i < 8; ++i) L[8 * k + i] = static_cast<int8_t>(lat.Level(gi, i));
           }
           index[k] = gi;
         }
@@ -361,7 +379,7 @@ void SearchIQ1MRef(const IQ1MHalf* halves, IQ1Split* out) {
   }
 }
 
-void QuantizeIQ1MWith(IQ1MSearchFn search, const float* x, void* vy, int64_t nrows, int64_t n_per_row,
+void QuantizeIQ1MWith(const IQ1Hooks& hooks, const float* x, void* vy, int64_t nrows, int64_t n_per_row,
                       const float* imatrix) {
   const Lattice& lat = GetLattice(LatticeId::kIQ1S);
   auto* y = static_cast<BlockIQ1M*>(vy);
@@ -394,11 +412,11 @@ void QuantizeIQ1MWith(IQ1MSearchFn search, const float* x, void* vy, int64_t nro
         for (int i = 1; i < 16; ++i) max = MaxF(max, fabsf(h.xb[i]));
         h.max = max;
         h.active = !(max < 1e-7f);  // GROUP_MAX_EPS_IQ1_M
-        if (h.active) SortedOrder<16>(h.xb, h.idx);
+        if (h.active) hooks.sort(h.xb, 16, h.idx);
         splits[ib] = IQ1Split{};
       }
       // 2. Split search.
-      search(halves, splits);
+      hooks.search_m(halves, splits);
       for (int ib = 0; ib < 16; ++ib) {
         const IQ1MHalf& h = halves[ib];
         const float* xb = h.xb;
@@ -428,8 +446,8 @@ void QuantizeIQ1MWith(IQ1MSearchFn search, const float* x, void* vy, int64_t nro
           int gi = lat.map[u];
           if (gi < 0) {
             all_on_grid = false;
-            gi = FindBestNeighbourIQ1(lat, lat.NeighboursOf(u), xb + 8 * k, weight + 8 * k, scale, xxs[k],
-                                      L + 8 * k);
+            gi = hooks.neighbour(lat.NeighboursOf(u), xb + 8 * k, weight + 8 * k, scale, xxs[k]);
+            for (int i = 0; i < 8; ++i) L[8 * k + i] = static_cast<int8_t>(lat.Level(gi, i));
           }
           index[k] = gi;
         }
@@ -480,12 +498,12 @@ void QuantizeIQ1MWith(IQ1MSearchFn search, const float* x, void* vy, int64_t nro
 }
 
 void QuantizeIQ1MRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  QuantizeIQ1MWith(SearchIQ1MRef, x, vy, nrows, n_per_row, imatrix);
+  QuantizeIQ1MWith(kRefHooks, x, vy, nrows, n_per_row, imatrix);
 }
 
 void QuantizeIQ1MLlamaCpp28706Ref(const float* x, void* vy, int64_t nrows, int64_t n_per_row,
                                   const float* imatrix) {
-  QuantizeIQ1MWith(SearchIQ1MPrefix, x, vy, nrows, n_per_row, imatrix);
+  QuantizeIQ1MWith(k28706Hooks, x, vy, nrows, n_per_row, imatrix);
 }
 
 // ---------------------------------------------------------------------------
