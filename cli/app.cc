@@ -48,21 +48,24 @@ void JsonOut::Add(CLI::App& app) {
 
 Status JsonOut::Write(const nlohmann::json& j) const {
   const std::string text = j.dump(2) + "\n";
+  return WriteWith([&](std::FILE* f) { std::fwrite(text.data(), 1, text.size(), f); });
+}
+
+Status JsonOut::WriteWith(const std::function<void(std::FILE*)>& write) const {
   if (to_stdout()) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
+    write(stdout);
+    if (std::fflush(stdout) != 0 || std::ferror(stdout))
+      return MakeError(ErrorKind::kIo, "stdout: write failed");
     return Status::Ok();
   }
   const std::string tmp = dest_ + ".tmp-bitsmith";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return MakeError(ErrorKind::kIo, "{}: cannot write JSON output", dest_);
-    f << text;
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      return MakeError(ErrorKind::kIo, "{}: write failed", dest_);
-    }
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) return MakeError(ErrorKind::kIo, "{}: cannot write JSON output", dest_);
+  write(f);
+  const bool failed = std::fflush(f) != 0 || std::ferror(f);
+  if (std::fclose(f) != 0 || failed) {
+    std::remove(tmp.c_str());
+    return MakeError(ErrorKind::kIo, "{}: write failed", dest_);
   }
   if (std::rename(tmp.c_str(), dest_.c_str()) != 0) {
     std::remove(tmp.c_str());

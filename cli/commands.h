@@ -10,6 +10,7 @@
 //  - progress lines only when stderr is a terminal; shapes are row-major.
 #pragma once
 
+#include <cstdio>
 #include <functional>
 #include <optional>
 #include <string>
@@ -52,6 +53,9 @@ class JsonOut {
   bool to_stdout() const { return active() && (dest_.empty() || dest_ == "-"); }
   // Writes `j` (pretty, 2 spaces) to stdout or atomically to the file.
   Status Write(const nlohmann::json& j) const;
+  // Same destination, the text written by `write` piece by piece (for outputs too
+  // large to build as one document, e.g. `info` of 100k tensors).
+  Status WriteWith(const std::function<void(std::FILE*)>& write) const;
 
  private:
   CLI::Option* opt_ = nullptr;

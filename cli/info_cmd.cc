@@ -1,9 +1,11 @@
 // `bitsmith info PATH [--tensors] [--json [FILE]] [--block RxC|none]`: what is in
 // a checkpoint, and what it would weigh in each format.
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -97,73 +99,143 @@ std::vector<FallbackGroup> GroupFallbacks(const Checkpoint& ck, const ModelSize&
   return groups;
 }
 
-nlohmann::json BuildJson(const Checkpoint& ck, const std::vector<ModelSize>& sizes, Fp8Blocking block,
-                         const std::map<std::string, DTypeRow>& by_dtype) {
+// The JSON document, written member by member: a checkpoint of 100k tensors has
+// 100k tensor entries and up to 10 x 100k fallback entries, which as one
+// nlohmann document took more than 1 GiB (about 1 KiB per entry: every object
+// is a std::map of json values) for a 6.4 MB file. Each entry is now built and
+// written on its own, so memory stays at the checkpoint plus the size plans.
+// The text is exactly nlohmann's dump(2) of the whole document: members in
+// nlohmann::json's (sorted) key order, every value dumped with 2-space indents
+// and re-indented to its depth.
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::FILE* f) : f_(f) {}
+
+  // `j` dumped as a value nested `depth` levels deep.
+  void Value(const nlohmann::json& j, int depth) {
+    const std::string text = j.dump(2);
+    const std::string pad = "\n" + std::string(2 * static_cast<size_t>(depth), ' ');
+    size_t start = 0;
+    for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+      Put(std::string_view(text).substr(start, nl - start));
+      Put(pad);
+    }
+    Put(std::string_view(text).substr(start));
+  }
+  // An object or array whose members are written by `each(i)` for i in [0, n),
+  // at `depth`; `key(i)` (objects only) names member i.
+  template <typename Key, typename Each>
+  void Container(bool object, size_t n, int depth, Key key, Each each) {
+    if (n == 0) return Put(object ? "{}" : "[]");
+    Put(object ? "{\n" : "[\n");
+    const std::string pad(2 * static_cast<size_t>(depth + 1), ' ');
+    for (size_t i = 0; i < n; ++i) {
+      Put(pad);
+      if (object) Put(nlohmann::json(key(i)).dump() + ": ");
+      each(i);
+      Put(i + 1 < n ? ",\n" : "\n");
+    }
+    Put(std::string(2 * static_cast<size_t>(depth), ' '));
+    Put(object ? "}" : "]");
+  }
+  void Put(std::string_view s) { std::fwrite(s.data(), 1, s.size(), f_); }
+
+ private:
+  std::FILE* f_;
+};
+
+void WriteJson(std::FILE* f, const Checkpoint& ck, const std::vector<ModelSize>& sizes, Fp8Blocking block,
+               const std::map<std::string, DTypeRow>& by_dtype) {
   using nlohmann::json;
   auto text = [](const std::string& s) { return IsValidUtf8(s) ? s : PrintableText(s, 1 << 20); };
-  json j;
-  j["path"] = text(ck.path);
-  j["format"] = ck.format == FileFormat::kGguf ? "gguf" : "safetensors";
+  JsonWriter w(f);
+  // Top-level members: small ones as json values, the two that grow with the
+  // tensor count (tensors, fallbacks) streamed. std::map keeps nlohmann's key order.
+  std::map<std::string, std::function<void()>> members;
+  auto small = [&](const std::string& key, json v) {
+    members[key] = [&w, v = std::move(v)] { w.Value(v, 1); };
+  };
+  small("path", text(ck.path));
+  small("format", ck.format == FileFormat::kGguf ? "gguf" : "safetensors");
   if (ck.format == FileFormat::kGguf) {
-    j["gguf_version"] = ck.gguf[0].version;
-    j["alignment"] = ck.gguf[0].alignment;
+    small("gguf_version", ck.gguf[0].version);
+    small("alignment", ck.gguf[0].alignment);
   }
-  j["files"] = json::array();
+  json files = json::array();
   for (size_t i = 0; i < ck.files.size(); ++i)
-    j["files"].push_back({{"path", text(ck.files[i])}, {"bytes", ck.file_sizes[i]}});
-  if (!ck.index_path.empty()) j["index"] = text(ck.index_path);
-  j["tensors"] = json::array();
-  for (const TensorInfo& t : ck.tensors) {
-    json jt = {{"name", text(t.name)},
-               {"dtype", t.dtype_name()},
-               {"shape", t.shape},
-               {"params", t.elements()},
-               {"bytes", t.nbytes},
-               {"file", text(FileLabel(ck, t.file_index))},
-               {"offset", t.offset}};
-    if (t.ggml_type >= 0) jt["ggml_type"] = t.ggml_type;
-    j["tensors"].push_back(std::move(jt));
-  }
-  j["params"] = ck.params();
-  j["bytes"] = ck.disk_bytes();
-  j["tensor_bytes"] = ck.tensor_bytes();
-  j["by_dtype"] = json::object();
+    files.push_back({{"path", text(ck.files[i])}, {"bytes", ck.file_sizes[i]}});
+  small("files", std::move(files));
+  if (!ck.index_path.empty()) small("index", text(ck.index_path));
+  members["tensors"] = [&] {
+    w.Container(false, ck.tensors.size(), 1, [](size_t) { return std::string(); }, [&](size_t i) {
+      const TensorInfo& t = ck.tensors[i];
+      json jt = {{"name", text(t.name)},
+                 {"dtype", t.dtype_name()},
+                 {"shape", t.shape},
+                 {"params", t.elements()},
+                 {"bytes", t.nbytes},
+                 {"file", text(FileLabel(ck, t.file_index))},
+                 {"offset", t.offset}};
+      if (t.ggml_type >= 0) jt["ggml_type"] = t.ggml_type;
+      w.Value(jt, 2);
+    });
+  };
+  small("params", ck.params());
+  small("bytes", ck.disk_bytes());
+  small("tensor_bytes", ck.tensor_bytes());
+  json dtypes = json::object();
   for (const auto& [name, row] : by_dtype)
-    j["by_dtype"][name] = {{"tensors", row.tensors}, {"params", row.params}, {"bytes", row.bytes}};
-  j["metadata"] = json::object();
+    dtypes[name] = {{"tensors", row.tensors}, {"params", row.params}, {"bytes", row.bytes}};
+  small("by_dtype", std::move(dtypes));
+  json metadata = json::object();
   if (ck.format == FileFormat::kGguf) {
-    for (const GgufKV& kv : ck.gguf[0].kv) j["metadata"][text(kv.key)] = GgufValueJson(kv.value);
+    for (const GgufKV& kv : ck.gguf[0].kv) metadata[text(kv.key)] = GgufValueJson(kv.value);
   } else {
     if (!ck.shards.empty())
-      for (const auto& [k, v] : ck.shards[0].metadata) j["metadata"][text(k)] = text(v);
+      for (const auto& [k, v] : ck.shards[0].metadata) metadata[text(k)] = text(v);
     if (ck.index)
       for (const auto& [k, v] : ck.index->metadata) {
         json parsed = json::parse(v, nullptr, false);
-        j["metadata"]["index." + text(k)] = parsed.is_discarded() ? json(text(v)) : parsed;
+        metadata["index." + text(k)] = parsed.is_discarded() ? json(text(v)) : parsed;
       }
   }
-  j["block"] = BlockText(block);
-  j["sizes"] = json::object();
-  j["fallbacks"] = json::object();
-  for (const ModelSize& m : sizes) {
-    const std::string name(GetDType(m.wanted).name);
-    j["sizes"][name] = m.bytes;
-    json list = json::array();
-    for (const TensorSize& ts : m.tensors) {
-      if (ts.type.choice == TypeChoice::kWanted) continue;
-      static constexpr const char* kKinds[] = {"wanted", "kept_rank", "kept_type", "fallback", "dropped"};
-      list.push_back({{"name", text(ck.tensors[ts.index].name)},
-                      {"to", ts.dropped ? "dropped" : std::string(GetDType(ts.type.used).name)},
-                      {"kind", kKinds[static_cast<int>(ts.type.choice)]},
-                      {"bytes", ts.bytes},
-                      {"reason", ts.type.fallback_reason}});
-    }
-    j["fallbacks"][name] = std::move(list);
-  }
-  j["extra_files"] = json::array();
-  for (const std::string& f : ck.extra_files) j["extra_files"].push_back(text(f));
-  j["warnings"] = ck.warnings;
-  return j;
+  small("metadata", std::move(metadata));
+  small("block", BlockText(block));
+  // sizes and fallbacks: one member per format, in name order (as a json object).
+  std::map<std::string, const ModelSize*> by_name;
+  for (const ModelSize& m : sizes) by_name.emplace(GetDType(m.wanted).name, &m);
+  std::vector<std::pair<std::string, const ModelSize*>> formats(by_name.begin(), by_name.end());
+  json size_bytes = json::object();
+  for (const auto& [name, m] : formats) size_bytes[name] = m->bytes;
+  small("sizes", std::move(size_bytes));
+  members["fallbacks"] = [&] {
+    w.Container(true, formats.size(), 1, [&](size_t k) { return formats[k].first; }, [&](size_t k) {
+      const ModelSize& m = *formats[k].second;
+      std::vector<size_t> listed;  // the tensors that do not get the wanted type
+      for (size_t i = 0; i < m.tensors.size(); ++i)
+        if (m.tensors[i].type.choice != TypeChoice::kWanted) listed.push_back(i);
+      w.Container(false, listed.size(), 2, [](size_t) { return std::string(); }, [&](size_t i) {
+        static constexpr const char* kKinds[] = {"wanted", "kept_rank", "kept_type", "fallback", "dropped"};
+        const TensorSize& ts = m.tensors[listed[i]];
+        w.Value({{"name", text(ck.tensors[ts.index].name)},
+                 {"to", ts.dropped ? "dropped" : std::string(GetDType(ts.type.used).name)},
+                 {"kind", kKinds[static_cast<int>(ts.type.choice)]},
+                 {"bytes", ts.bytes},
+                 {"reason", ts.type.fallback_reason}},
+                3);
+      });
+    });
+  };
+  json extra = json::array();
+  for (const std::string& x : ck.extra_files) extra.push_back(text(x));
+  small("extra_files", std::move(extra));
+  small("warnings", ck.warnings);
+
+  std::vector<const std::function<void()>*> order;
+  std::vector<std::string> keys;
+  for (const auto& [k, fn] : members) keys.push_back(k), order.push_back(&fn);
+  w.Container(true, keys.size(), 0, [&](size_t i) { return keys[i]; }, [&](size_t i) { (*order[i])(); });
+  w.Put("\n");
 }
 
 void PrintHuman(const Checkpoint& ck, const std::vector<ModelSize>& sizes, Fp8Blocking block,
@@ -291,7 +363,8 @@ Runner Setup(CLI::App& sub) {
     for (DType target : SizeTableTargets()) sizes.push_back(PlanModelSize(ck->tensors, target, *block));
 
     if (json->active()) {
-      if (Status s = json->Write(BuildJson(*ck, sizes, *block, by_dtype)); !s.ok()) return ReportError(s.error());
+      const Status s = json->WriteWith([&](std::FILE* f) { WriteJson(f, *ck, sizes, *block, by_dtype); });
+      if (!s.ok()) return ReportError(s.error());
       if (json->to_stdout()) return kExitOk;
     }
     PrintHuman(*ck, sizes, *block, by_dtype, opt->tensors);
