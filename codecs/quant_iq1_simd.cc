@@ -12,10 +12,10 @@
 //
 // IQ1_S (one sub-block of 32 at a time): the sums of a split are closed forms of
 //   the prefix sums, so for fixed i1 the lanes take i2 = i1, i1+1, ... . Each chunk
-//   of lanes is tested against the current best; only if some lane passes (the
-//   best moved: rare) is the chunk replayed lane by lane in the oracle's order
-//   (shift +delta then -delta per i2) with the stored sums, so every lane before
-//   the first acceptance is compared with exactly the best the oracle has then.
+//   of lanes is tested against the current best; the first passing lane is the
+//   oracle's next acceptance (every lane before it was compared with exactly the
+//   best the oracle has then), and from it the chunk is replayed lane by lane
+//   with the scalar test (shift +delta, then -delta) on the stored sums.
 // IQ1_M (the 16 half-sub-blocks of a super-block, one per lane): every lane runs
 //   the oracle's whole loop nest (level-0 prefix per i1, one more level-1 term per
 //   i2, the level-2 suffix added to a copy), so the loop structure is shared and
@@ -89,20 +89,24 @@ IQ1Split SearchIQ1SImpl(const float* HWY_RESTRICT sumx, const float* HWY_RESTRIC
     for (int c = i1; c <= 32; c += N) {
       const VF dx = hn::Sub(hn::LoadU(df, sumx + c), xi1);
       const VF dw = hn::Sub(hn::LoadU(df, sumw + c), wi1);
-      const VF vbest = hn::Set(df, best_score);
       VF qx[2], q2[2];
-      auto any = hn::Lt(zero, zero);  // all false
       for (int s = 0; s < 2; ++s) {
         const VF l1 = hn::Set(df, s == 0 ? kP[1] : kM[1]);
         qx[s] = hn::Add(hn::Add(ax[s], hn::Mul(dx, l1)), hn::LoadU(df, ex[s] + c));
         q2[s] = hn::Add(hn::Add(aw[s], hn::Mul(hn::Mul(dw, l1), l1)), hn::LoadU(df, ew[s] + c));
-        any = hn::Or(any, hn::And(hn::Gt(q2[s], zero), hn::Gt(hn::Mul(qx[s], qx[s]), hn::Mul(vbest, q2[s]))));
       }
-      if (hn::AllFalse(df, any)) continue;
-      // Replay the chunk in the oracle's order with the same sums.
-      const int lanes = 33 - c < N ? 33 - c : N;  // i2 = c .. c+lanes-1 <= 32
+      const VF vbest = hn::Set(df, best_score);
+      auto pass = hn::Lt(zero, zero);  // all false
+      for (int s = 0; s < 2; ++s)
+        pass = hn::Or(pass, hn::And(hn::Gt(q2[s], zero), hn::Gt(hn::Mul(qx[s], qx[s]), hn::Mul(vbest, q2[s]))));
+      if (hn::AllFalse(df, pass)) continue;
+      // The first passing lane is the oracle's next acceptance (the lanes before it
+      // failed against the best the oracle has then); from there the chunk is
+      // replayed lane by lane in the oracle's order (shift +, then -) on the
+      // stored sums (acceptances tend to follow each other as i2 grows).
       for (int s = 0; s < 2; ++s) hn::Store(qx[s], df, sx[s]), hn::Store(q2[s], df, s2[s]);
-      for (int l = 0; l < lanes; ++l)
+      const int lanes = 33 - c < N ? 33 - c : N;  // i2 = c .. c+lanes-1 <= 32
+      for (int l = static_cast<int>(hn::FindFirstTrue(df, pass)); l < lanes; ++l)
         for (int s = 0; s < 2; ++s) {
           const float sumqx = sx[s][l], sumq2 = s2[s][l];
           if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
@@ -266,10 +270,18 @@ int NeighbourIQ1Impl(const uint16_t* HWY_RESTRICT nb, const float* HWY_RESTRICT 
   const int32_t* codes = reinterpret_cast<const int32_t*>(IQ1LevelCodes());
   const int count = nb[0];
   const uint16_t* list = nb + 1;
-  const VF vscale = hn::Set(df, scale);
-  const VF q0 = hn::Set(df, xx[0]), q1 = hn::Set(df, xx[1]), q2 = hn::Set(df, xx[2]);
-  const VI one = hn::Set(di, 1), three = hn::Set(di, 3);
+  // scale*q for the three levels (the oracle's product scale * q), per level.
+  alignas(64) float sq[16] = {scale * xx[0], scale * xx[1], scale * xx[2]};
   const VF inf = hn::Set(df, HUGE_VALF);
+  VF vx[8], vw[8];
+  for (int i = 0; i < 8; ++i) vx[i] = hn::Set(df, xval[i]), vw[i] = hn::Set(df, weight[i]);
+#if HWY_TARGET == HWY_SCALAR
+  const VI one = hn::Set(di, 1);
+  const VF q0 = hn::Set(df, sq[0]), q1 = hn::Set(df, sq[1]), q2 = hn::Set(df, sq[2]);
+#else
+  const VF table = hn::Load(df, sq);  // N >= 4
+#endif
+  const VI three = hn::Set(di, 3);
   float best_score = FLT_MAX;
   int best = -1;
   alignas(64) uint16_t pad[16];
@@ -284,10 +296,14 @@ int NeighbourIQ1Impl(const uint16_t* HWY_RESTRICT nb, const float* HWY_RESTRICT 
     VF d2 = hn::Zero(df);
     for (int i = 0; i < 8; ++i, code = hn::ShiftRight<2>(code)) {
       const VI lev = hn::And(code, three);
+#if HWY_TARGET == HWY_SCALAR
       const VF q = hn::IfThenElse(hn::RebindMask(df, hn::Eq(lev, hn::Zero(di))), q0,
                                   hn::IfThenElse(hn::RebindMask(df, hn::Eq(lev, one)), q1, q2));
-      const VF diff = hn::Sub(hn::Mul(vscale, q), hn::Set(df, xval[i]));
-      d2 = hn::Add(d2, hn::Mul(hn::Mul(hn::Set(df, weight[i]), diff), diff));
+#else
+      const VF q = hn::TableLookupLanes(table, hn::IndicesFromVec(df, lev));
+#endif
+      const VF diff = hn::Sub(q, vx[i]);
+      d2 = hn::Add(d2, hn::Mul(hn::Mul(vw[i], diff), diff));
     }
     const auto valid = hn::And(hn::FirstN(df, static_cast<size_t>(lanes)), hn::Not(hn::IsNaN(d2)));
     const VF v = hn::IfThenElse(valid, d2, inf);
