@@ -45,6 +45,23 @@ struct GridSearchConfig {
   bool exact_zero;  // ... or, for IQ3_S, only max == 0 (ggml tests `!max`)
 };
 
+// The five search configurations (ggml d99724f2's constants, per quantizer).
+inline constexpr GridSearchConfig kIQ2XXSGridConfig{LatticeId::kIQ2XXS, 32, 8, 3, -6, 6, 0.1f, true,
+                                                   InitialScale::kQpQuants, Refine::kAllGroups, 1e-15f,
+                                                   false};
+inline constexpr GridSearchConfig kIQ2XSGridConfig{LatticeId::kIQ2XS, 16, 8, 3, -9, 9, 0.1f, true,
+                                                  InitialScale::kMaxOverTop, Refine::kOffGridGroups,
+                                                  1e-15f, false};
+inline constexpr GridSearchConfig kIQ2SGridConfig{LatticeId::kIQ2S, 16, 8, 3, -9, 9, 0.1f, false,
+                                                 InitialScale::kMaxOverTop, Refine::kOffGridGroups, 1e-8f,
+                                                 false};
+inline constexpr GridSearchConfig kIQ3XXSGridConfig{LatticeId::kIQ3XXS, 32, 4, 8, -15, 15, 0.2f, true,
+                                                   InitialScale::kMaxOverTop, Refine::kOffGridGroups,
+                                                   1e-8f, false};
+inline constexpr GridSearchConfig kIQ3SGridConfig{LatticeId::kIQ3S, 32, 4, 8, -9, 9, 0.2f, false,
+                                                 InitialScale::kMaxOverTop,
+                                                 Refine::kAllIfAnyOffGridNoInit, 0.0f, true};
+
 // Result of one sub-block.
 struct GridSubBlock {
   bool zero = false;    // ggml's early `continue`: nothing written for this sub-block
@@ -307,5 +324,34 @@ inline void QuantizeGridSubBlock(const Lattice& lat, const float* xb, const floa
   }
   out.scale = scale;
 }
+
+// One sub-block search: the oracle's QuantizeGridSubBlock<C> below, or its SIMD
+// twin (codecs/quant_iq_grid_simd.cc), which must give the same GridSubBlock.
+using GridSubBlockFn = void (*)(const Lattice& lat, const float* xb, const float* weight,
+                                GridSubBlock& out);
+
+// The super-block drivers (codecs/quant_iq_grid_ref.cc: weights, fp16 d, packing)
+// around a sub-block search; Quantize<NAME>Ref passes the oracle's search.
+#define BITSMITH_IQ_GRID_BLOCKS(NAME)                                                          \
+  void Quantize##NAME##Blocks(GridSubBlockFn search, const float* x, void* y, int64_t nrows, \
+                              int64_t n_per_row, const float* imatrix);
+BITSMITH_IQ_GRID_BLOCKS(IQ2XXS)
+BITSMITH_IQ_GRID_BLOCKS(IQ2XS)
+BITSMITH_IQ_GRID_BLOCKS(IQ2S)
+BITSMITH_IQ_GRID_BLOCKS(IQ3XXS)
+BITSMITH_IQ_GRID_BLOCKS(IQ3S)
+#undef BITSMITH_IQ_GRID_BLOCKS
+
+// The SIMD quantizers (codecs/quant_iq_grid_simd.cc): the same drivers around the
+// Highway sub-block search; byte-identical to Quantize<NAME>Ref on every target.
+#define BITSMITH_IQ_GRID_SIMD(NAME)                                                      \
+  void Quantize##NAME##GridSimd(const float* x, void* y, int64_t nrows, int64_t n_per_row, \
+                                const float* imatrix);
+BITSMITH_IQ_GRID_SIMD(IQ2XXS)
+BITSMITH_IQ_GRID_SIMD(IQ2XS)
+BITSMITH_IQ_GRID_SIMD(IQ2S)
+BITSMITH_IQ_GRID_SIMD(IQ3XXS)
+BITSMITH_IQ_GRID_SIMD(IQ3S)
+#undef BITSMITH_IQ_GRID_SIMD
 
 }  // namespace bitsmith::iq

@@ -68,6 +68,23 @@ Lattice BuildLattice(LatticeId id);
 // {count, indices...}, or {} when u is on the grid.
 std::vector<uint16_t> BruteForceNeighbours(LatticeId id, uint32_t u);
 
+// The neighbour lists again, laid out for scans that put one neighbour per SIMD
+// lane (codecs/quant_iq_grid_simd.cc): each list is cut into chunks of kChunk
+// neighbours, a chunk holding `dim` rows of kChunk lattice coordinates (2l+1, the
+// bytes of Lattice::pos; lanes past the list's end hold 0).
+struct NeighbourChunks {
+  static constexpr int kChunk = 16;
+  // Indexed like Lattice::map: offset in `coord` of u's first chunk (off-grid
+  // formable u only; -1 elsewhere).
+  std::vector<int32_t> offset;
+  std::vector<int8_t> coord;
+  // code[i]: the map index u = sum l_k << (bits*k) of grid point i.
+  std::vector<int32_t> code;
+};
+
+// Built on first use from GetLattice(id) (thread-safe, cached; a few ms).
+const NeighbourChunks& GetNeighbourChunks(LatticeId id);
+
 // Seconds the last construction of `id` took (0 before the first GetLattice).
 double LatticeBuildSeconds(LatticeId id);
 

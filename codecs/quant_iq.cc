@@ -6,6 +6,7 @@
 // for IQ1_S, IQ2_XXS and IQ2_XS (DTypeInfo::requires_imatrix; QuantizeRows
 // refuses without one), optional for the other grid i-quants, and ignored by the
 // ternary types and MXFP4.
+#include "codecs/iq_grid_search.h"  // Quantize<NAME>GridSimd
 #include "codecs/iq_kernels.h"
 #include "codecs/quant.h"
 
@@ -22,15 +23,23 @@ namespace {
 const BlockCodec kTQ1_0 = BITSMITH_IQ_ROW(TQ1_0, false);
 const BlockCodec kTQ2_0 = BITSMITH_IQ_ROW(TQ2_0, false);
 const BlockCodec kMXFP4 = BITSMITH_IQ_ROW(MXFP4, false);
-const BlockCodec kIQ2XXS = BITSMITH_IQ_ROW(IQ2XXS, true);
-const BlockCodec kIQ2XS = BITSMITH_IQ_ROW(IQ2XS, true);
-const BlockCodec kIQ2S = BITSMITH_IQ_ROW(IQ2S, true);
-const BlockCodec kIQ3XXS = BITSMITH_IQ_ROW(IQ3XXS, true);
-const BlockCodec kIQ3S = BITSMITH_IQ_ROW(IQ3S, true);
+// The five lattice-search types: SIMD quantizers in codecs/quant_iq_grid_simd.cc.
+#define BITSMITH_IQ_GRID_ROW(NAME)                                                       \
+  BlockCodec {                                                                           \
+    .quantize_ref = iq::Quantize##NAME##Ref, .quantize = iq::Quantize##NAME##GridSimd,   \
+    .dequantize_ref = iq::Dequantize##NAME##Ref, .dequantize = iq::Dequantize##NAME##Simd, \
+    .uses_imatrix = true                                                                 \
+  }
+const BlockCodec kIQ2XXS = BITSMITH_IQ_GRID_ROW(IQ2XXS);
+const BlockCodec kIQ2XS = BITSMITH_IQ_GRID_ROW(IQ2XS);
+const BlockCodec kIQ2S = BITSMITH_IQ_GRID_ROW(IQ2S);
+const BlockCodec kIQ3XXS = BITSMITH_IQ_GRID_ROW(IQ3XXS);
+const BlockCodec kIQ3S = BITSMITH_IQ_GRID_ROW(IQ3S);
 const BlockCodec kIQ1S = BITSMITH_IQ_ROW(IQ1S, true);
 const BlockCodec kIQ1M = BITSMITH_IQ_ROW(IQ1M, true);
 
 #undef BITSMITH_IQ_ROW
+#undef BITSMITH_IQ_GRID_ROW
 
 }  // namespace
 

@@ -24,21 +24,6 @@ namespace {
 
 constexpr int kQK = 256;
 
-// The five search configurations (ggml's constants, per quantizer).
-constexpr GridSearchConfig kIQ2XXSConfig{LatticeId::kIQ2XXS, 32, 8, 3, -6, 6, 0.1f, true,
-                                         InitialScale::kQpQuants, Refine::kAllGroups, 1e-15f, false};
-constexpr GridSearchConfig kIQ2XSConfig{LatticeId::kIQ2XS, 16, 8, 3, -9, 9, 0.1f, true,
-                                        InitialScale::kMaxOverTop, Refine::kOffGridGroups, 1e-15f,
-                                        false};
-constexpr GridSearchConfig kIQ2SConfig{LatticeId::kIQ2S, 16, 8, 3, -9, 9, 0.1f, false,
-                                       InitialScale::kMaxOverTop, Refine::kOffGridGroups, 1e-8f, false};
-constexpr GridSearchConfig kIQ3XXSConfig{LatticeId::kIQ3XXS, 32, 4, 8, -15, 15, 0.2f, true,
-                                         InitialScale::kMaxOverTop, Refine::kOffGridGroups, 1e-8f,
-                                         false};
-constexpr GridSearchConfig kIQ3SConfig{LatticeId::kIQ3S, 32, 4, 8, -9, 9, 0.2f, false,
-                                       InitialScale::kMaxOverTop, Refine::kAllIfAnyOffGridNoInit, 0.0f,
-                                       true};
-
 // sum of x^2 over the super-block, in order.
 inline float SumSquares(const float* x) {
   float s = 0;
@@ -83,7 +68,8 @@ void ForEachSuperBlock(const float* x, void* vy, int64_t nrows, int64_t n_per_ro
 }  // namespace
 
 // IQ2_XXS: 8 sub-blocks of 32; d = max_scale/31.
-void QuantizeIQ2XXSRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row, const float* imatrix) {
+void QuantizeIQ2XXSBlocks(GridSubBlockFn search, const float* x, void* vy, int64_t nrows,
+                        int64_t n_per_row, const float* imatrix) {
   const Lattice& lat = GetLattice(LatticeId::kIQ2XXS);
   ForEachSuperBlock<BlockIQ2XXS>(x, vy, nrows, n_per_row, imatrix, [&](const float* xbl, const float* qwb,
                                                                        BlockIQ2XXS& y) {
@@ -96,7 +82,7 @@ void QuantizeIQ2XXSRef(const float* x, void* vy, int64_t nrows, int64_t n_per_ro
       SubBlockWeights(32, xbl + 32 * ib, qwb ? qwb + 32 * ib : nullptr, sigma2, NoImatrixWeight::kSquare,
                       weight);
       GridSubBlock sb;
-      QuantizeGridSubBlock<kIQ2XXSConfig>(lat, xbl + 32 * ib, weight, sb);
+      search(lat, xbl + 32 * ib, weight, sb);
       scales[ib] = sb.scale;
       if (sb.zero) continue;
       q2[ib].grid_word = PackIQ2XXSGridWord(sb.grid);
@@ -119,7 +105,8 @@ void QuantizeIQ2XXSRef(const float* x, void* vy, int64_t nrows, int64_t n_per_ro
 }
 
 // IQ2_XS: 16 sub-blocks of 16; d = max_scale/31; two 4-bit scales per byte.
-void QuantizeIQ2XSRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row, const float* imatrix) {
+void QuantizeIQ2XSBlocks(GridSubBlockFn search, const float* x, void* vy, int64_t nrows,
+                        int64_t n_per_row, const float* imatrix) {
   const Lattice& lat = GetLattice(LatticeId::kIQ2XS);
   ForEachSuperBlock<BlockIQ2XS>(x, vy, nrows, n_per_row, imatrix, [&](const float* xbl, const float* qwb,
                                                                       BlockIQ2XS& y) {
@@ -133,7 +120,7 @@ void QuantizeIQ2XSRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row
       SubBlockWeights(16, xbl + 16 * ib, qwb ? qwb + 16 * ib : nullptr, sigma2, NoImatrixWeight::kSquare,
                       weight);
       GridSubBlock sb;
-      QuantizeGridSubBlock<kIQ2XSConfig>(lat, xbl + 16 * ib, weight, sb);
+      search(lat, xbl + 16 * ib, weight, sb);
       scales[ib] = sb.scale;
       if (sb.zero) continue;
       for (int k = 0; k < 2; ++k) q2[2 * ib + k] = PackIQ2XSGroup(sb.grid[k], sb.signs[k]);
@@ -157,7 +144,8 @@ void QuantizeIQ2XSRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row
 // d = max_scale/31 * 0.9875. ggml zeroes the block first and writes sub-blocks
 // into it directly, so a super-block whose scales are all 0 keeps what its
 // sub-blocks wrote, with d = 0.
-void QuantizeIQ2SRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row, const float* imatrix) {
+void QuantizeIQ2SBlocks(GridSubBlockFn search, const float* x, void* vy, int64_t nrows,
+                        int64_t n_per_row, const float* imatrix) {
   const Lattice& lat = GetLattice(LatticeId::kIQ2S);
   ForEachSuperBlock<BlockIQ2S>(x, vy, nrows, n_per_row, imatrix, [&](const float* xbl, const float* qwb,
                                                                      BlockIQ2S& y) {
@@ -170,7 +158,7 @@ void QuantizeIQ2SRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row,
       SubBlockWeights(16, xbl + 16 * ib, qwb ? qwb + 16 * ib : nullptr, sigma2,
                       NoImatrixWeight::kQuarterSigmaPlusSquare, weight);
       GridSubBlock sb;
-      QuantizeGridSubBlock<kIQ2SConfig>(lat, xbl + 16 * ib, weight, sb);
+      search(lat, xbl + 16 * ib, weight, sb);
       scales[ib] = sb.scale;
       if (sb.zero) continue;
       for (int k = 0; k < 2; ++k) {
@@ -189,7 +177,8 @@ void QuantizeIQ2SRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row,
 }
 
 // IQ3_XXS: 8 sub-blocks of 32, groups of 4; d = max_scale/31 * 1.0125.
-void QuantizeIQ3XXSRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row, const float* imatrix) {
+void QuantizeIQ3XXSBlocks(GridSubBlockFn search, const float* x, void* vy, int64_t nrows,
+                        int64_t n_per_row, const float* imatrix) {
   const Lattice& lat = GetLattice(LatticeId::kIQ3XXS);
   ForEachSuperBlock<BlockIQ3XXS>(x, vy, nrows, n_per_row, imatrix, [&](const float* xbl, const float* qwb,
                                                                        BlockIQ3XXS& y) {
@@ -203,7 +192,7 @@ void QuantizeIQ3XXSRef(const float* x, void* vy, int64_t nrows, int64_t n_per_ro
       SubBlockWeights(32, xbl + 32 * ib, qwb ? qwb + 32 * ib : nullptr, sigma2, NoImatrixWeight::kSquare,
                       weight);
       GridSubBlock sb;
-      QuantizeGridSubBlock<kIQ3XXSConfig>(lat, xbl + 32 * ib, weight, sb);
+      search(lat, xbl + 32 * ib, weight, sb);
       scales[ib] = sb.scale;
       if (sb.zero) continue;
       for (int k = 0; k < 8; ++k) qs[8 * ib + k] = static_cast<uint8_t>(sb.grid[k]);
@@ -231,7 +220,8 @@ void QuantizeIQ3XXSRef(const float* x, void* vy, int64_t nrows, int64_t n_per_ro
 // sub-block that was not all-zero (the `continue` skips the increments), so after
 // an all-zero sub-block the following sub-blocks' grid bytes and signs land one
 // slot early, while qh and the scales are indexed by the sub-block itself.
-void QuantizeIQ3SRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row, const float* imatrix) {
+void QuantizeIQ3SBlocks(GridSubBlockFn search, const float* x, void* vy, int64_t nrows,
+                        int64_t n_per_row, const float* imatrix) {
   const Lattice& lat = GetLattice(LatticeId::kIQ3S);
   ForEachSuperBlock<BlockIQ3S>(x, vy, nrows, n_per_row, imatrix, [&](const float* xbl, const float* qwb,
                                                                      BlockIQ3S& y) {
@@ -245,7 +235,7 @@ void QuantizeIQ3SRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row,
       SubBlockWeights(32, xbl + 32 * ib, qwb ? qwb + 32 * ib : nullptr, sigma2, NoImatrixWeight::kSquare,
                       weight);
       GridSubBlock sb;
-      QuantizeGridSubBlock<kIQ3SConfig>(lat, xbl + 32 * ib, weight, sb);
+      search(lat, xbl + 32 * ib, weight, sb);
       scales[ib] = sb.scale;
       if (sb.zero) continue;
       for (int k = 0; k < 8; ++k) {
@@ -264,6 +254,19 @@ void QuantizeIQ3SRef(const float* x, void* vy, int64_t nrows, int64_t n_per_row,
       y.scales[ib / 2] = PackNibbles(ScaleIndex(id, scales[ib]), ScaleIndex(id, scales[ib + 1]));
   });
 }
+
+// The oracles: the super-block drivers around the scalar sub-block search.
+#define BITSMITH_IQ_GRID_REF(NAME, CONFIG)                                                   \
+  void Quantize##NAME##Ref(const float* x, void* y, int64_t nrows, int64_t n_per_row,       \
+                           const float* imatrix) {                                          \
+    Quantize##NAME##Blocks(&QuantizeGridSubBlock<CONFIG>, x, y, nrows, n_per_row, imatrix); \
+  }
+BITSMITH_IQ_GRID_REF(IQ2XXS, kIQ2XXSGridConfig)
+BITSMITH_IQ_GRID_REF(IQ2XS, kIQ2XSGridConfig)
+BITSMITH_IQ_GRID_REF(IQ2S, kIQ2SGridConfig)
+BITSMITH_IQ_GRID_REF(IQ3XXS, kIQ3XXSGridConfig)
+BITSMITH_IQ_GRID_REF(IQ3S, kIQ3SGridConfig)
+#undef BITSMITH_IQ_GRID_REF
 
 // ---------------------------------------------------------------------------
 // Dequantization. Every product is exact in fp32 (README section 5), and the

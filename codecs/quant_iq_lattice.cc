@@ -137,6 +137,31 @@ Lattice BuildLattice(LatticeId id) {
   return lat;
 }
 
+const NeighbourChunks& GetNeighbourChunks(LatticeId id) {
+  static std::array<std::once_flag, kNumLattices> once;
+  static std::array<NeighbourChunks, kNumLattices> chunks;
+  const int k = static_cast<int>(id);
+  std::call_once(once[k], [&] {
+    const Lattice& lat = GetLattice(id);
+    constexpr int kC = NeighbourChunks::kChunk;
+    NeighbourChunks& nc = chunks[k];
+    nc.code.assign(static_cast<size_t>(lat.grid_size), 0);
+    for (int i = 0; i < lat.grid_size; ++i)
+      for (int c = 0; c < lat.dim; ++c) nc.code[i] |= lat.Level(i, c) << (lat.bits * c);
+    nc.offset.assign(lat.map.size(), -1);
+    for (size_t u = 0; u < lat.map.size(); ++u) {
+      if (lat.map[u] >= 0 || lat.map[u] == INT32_MIN) continue;
+      const uint16_t* nb = lat.NeighboursOf(static_cast<uint32_t>(u));
+      nc.offset[u] = static_cast<int32_t>(nc.coord.size());
+      for (int base = 0; base < nb[0]; base += kC)
+        for (int c = 0; c < lat.dim; ++c)
+          for (int j = base; j < base + kC; ++j)
+            nc.coord.push_back(j < nb[0] ? lat.pos[static_cast<size_t>(lat.dim) * nb[1 + j] + c] : 0);
+    }
+  });
+  return chunks[k];
+}
+
 double LatticeBuildSeconds(LatticeId id) { return Slots()[static_cast<int>(id)].seconds; }
 
 std::vector<uint16_t> BruteForceNeighbours(LatticeId id, uint32_t u) {

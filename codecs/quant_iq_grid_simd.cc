@@ -1,0 +1,370 @@
+// SIMD sub-block search of the grid i-quants IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS and
+// IQ3_S (Highway, dynamic dispatch), byte-identical to the scalar oracle
+// QuantizeGridSubBlock<C> (codecs/iq_grid_search.h), which reproduces ggml
+// d99724f2's quantize_row_iq2_{xxs,xs,s}_impl / quantize_row_iq3_{xxs,s}_impl.
+//
+// The oracle's time goes into 13-31 candidate scales x 2-8 groups, each group
+// rounded and, when off the grid (most are), scanned against a neighbour list of
+// 2-150 grid points with an 8- or 4-term sequential weighted sum. No float sum is
+// reordered here; the work is put into lanes that each run the oracle's exact
+// sequence of operations:
+//   * rounding and map lookup: one candidate scale per lane (element-wise ops:
+//     exact whatever the lane);
+//   * neighbour scan: one neighbour per lane, each lane summing its 8 (4) terms
+//     in ggml's order; the first strictly smaller distance wins, as in ggml's
+//     `if (d2 < best_d2)` loop, i.e. the first lane holding the minimum;
+//   * the candidates' sums sumqx, sumq2: one candidate per lane, each summing its
+//     32 (16) terms in ggml's order; the winner is then chosen by the oracle's
+//     sequential comparison over the candidates in ggml's order.
+// The super-block part (weights, fp16 d, packing) is the oracle's own driver
+// (Quantize<NAME>Blocks in codecs/quant_iq_grid_ref.cc), given this search.
+// Built with -ffp-contract=off; no MulAdd anywhere (it would fuse the roundings).
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "codecs/quant_iq_grid_simd.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/cache_control.h>  // hwy::Prefetch
+#include <hwy/highway.h>
+
+#include <cfloat>   // FLT_MAX
+#include <cmath>    // sqrtf, HUGE_VALF
+#include <cstdint>
+#include <cstring>  // std::memcpy
+
+#include "codecs/iq_grid_search.h"
+#include "codecs/iq_kernels.h"
+#include "codecs/iq_lattice.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace bitsmith::iq::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+constexpr int kMaxCand = 32;  // candidate scales, padded (IQ3_XXS has 31)
+
+// ggml's iq2_find_best_neighbour / iq3_find_best_neighbour (the oracle's
+// FindBestNeighbour) with one neighbour per lane of df. `chunks` is u's list in
+// NeighbourChunks layout. Steps:
+//  1. Per lane: d2 = 0; d2 += waux_i * diff_i * diff_i for i = 0..kDim-1 in order,
+//     diff_i = scale * q_i - x_i: the oracle's sequence, lane by lane.
+//  2. ggml keeps the first d2 strictly below the best so far (NaN never is): of
+//     the lanes below the running best, the smallest value wins, the first lane
+//     holding it on ties (Lt is an ordered compare, false on NaN, as C's `<`).
+//  3. No distance below FLT_MAX (inf/NaN only): ggml asserts; the oracle takes the
+//     first neighbour.
+template <int kDim, class DF>
+HWY_INLINE int ScanList(DF df, const uint16_t* nb, const int8_t* chunks, const float* xval,
+                        const float* waux, float scale) {
+  const hn::RebindToSigned<DF> di;
+  const hn::Rebind<int8_t, DF> d8;
+  const int count = nb[0];
+  const int N = static_cast<int>(hn::Lanes(df));
+  constexpr int kC = NeighbourChunks::kChunk;
+  const auto vscale = hn::Set(df, scale);
+  float best_d2 = FLT_MAX;
+  int best = -1;
+  for (int base = 0; base < count; base += kC, chunks += kC * kDim) {
+    for (int sub = 0; sub < kC && base + sub < count; sub += N) {
+      // 1.
+      auto d2 = hn::Zero(df);
+      for (int i = 0; i < kDim; ++i) {
+        const auto q = hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, chunks + kC * i + sub)));
+        const auto diff = hn::Sub(hn::Mul(vscale, q), hn::Set(df, xval[i]));
+        d2 = hn::Add(d2, hn::Mul(hn::Mul(hn::Set(df, waux[i]), diff), diff));
+      }
+      // 2.
+      const int left = count - base - sub;
+      const auto better = hn::And(hn::FirstN(df, static_cast<size_t>(left < N ? left : N)),
+                                  hn::Lt(d2, hn::Set(df, best_d2)));
+      if (hn::AllFalse(df, better)) continue;
+      const auto cand = hn::IfThenElse(better, d2, hn::Set(df, HUGE_VALF));
+      const float m = hn::GetLane(hn::MinOfLanes(df, cand));
+      const intptr_t lane = hn::FindFirstTrue(df, hn::Eq(cand, hn::Set(df, m)));
+      best_d2 = m;
+      best = nb[1 + base + sub + static_cast<int>(lane)];
+    }
+  }
+  return best >= 0 ? best : nb[1];  // 3.
+}
+
+// A list of one is returned whatever its distance (ggml: the only candidate, or
+// the assert case above); short lists use vectors of at most 8 lanes (on 16-lane
+// targets half the work, same lane-wise results).
+template <int kDim>
+HWY_INLINE int BestNeighbour(const uint16_t* nb, const int8_t* chunks, const float* xval,
+                             const float* waux, float scale) {
+  const int count = nb[0];
+  if (count == 1) return nb[1];
+  if (count <= 8) return ScanList<kDim>(hn::CappedTag<float, 8>(), nb, chunks, xval, waux, scale);
+  return ScanList<kDim>(hn::ScalableTag<float>(), nb, chunks, xval, waux, scale);
+}
+
+// The oracle's RoundGroup with the vector scan: one group at inverse scale id.
+template <const GridSearchConfig& C>
+HWY_INLINE int RoundGroupOne(const Lattice& lat, const NeighbourChunks& nc, const float* xval,
+                             const float* waux, float id, float scale, int8_t* L) {
+  constexpr int kBits = C.gdim == 8 ? 2 : 3;
+  for (int i = 0; i < C.gdim; ++i) {
+    const int l = NearestInt(0.5f * (id * xval[i] - 1));
+    L[i] = static_cast<int8_t>(l < 0 ? 0 : l > C.kmaxq - 1 ? C.kmaxq - 1 : l);
+  }
+  const uint32_t u = LevelIndex<C.gdim, kBits>(L);
+  int gi = lat.map[u];
+  if (gi < 0) {
+    gi = BestNeighbour<C.gdim>(lat.NeighboursOf(u), nc.coord.data() + nc.offset[u], xval, waux, scale);
+    for (int i = 0; i < C.gdim; ++i) L[i] = static_cast<int8_t>((lat.pos[C.gdim * gi + i] - 1) / 2);
+  }
+  return gi;
+}
+
+// One sub-block; same steps (and results) as the oracle QuantizeGridSubBlock<C>,
+// step 3 restructured into lanes of candidate scales.
+template <const GridSearchConfig& C>
+void SearchSubBlock(const Lattice& lat, const float* xb, const float* weight, GridSubBlock& out) {
+  constexpr int n = C.n, ng = C.n / C.gdim, ns = C.n / 8;
+  constexpr int kBits = C.gdim == 8 ? 2 : 3;
+  constexpr int kCand = C.is_hi - C.is_lo + 1;
+  static_assert(kCand <= kMaxCand, "candidate scales do not fit");
+  const NeighbourChunks& nc = GetNeighbourChunks(C.lattice);
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  float xval[n], waux[n];
+  int8_t L[n];
+  bool on_grid[ng];
+  out = GridSubBlock{};
+
+  // 1. Weights' square roots (IEEE sqrt, correctly rounded in both forms),
+  //    magnitudes and signs (the oracle's step 1).
+  int i0 = 0;
+  for (; i0 + N <= n; i0 += N) hn::StoreU(hn::Sqrt(hn::LoadU(df, weight + i0)), df, waux + i0);
+  for (; i0 < n; ++i0) waux[i0] = sqrtf(weight[i0]);
+  for (int k = 0; k < ns; ++k) {
+    int nflip = 0;
+    uint8_t s = 0;
+    for (int i = 0; i < 8; ++i) {
+      if (xb[8 * k + i] >= 0) {
+        xval[8 * k + i] = xb[8 * k + i];
+      } else {
+        xval[8 * k + i] = -xb[8 * k + i];
+        ++nflip;
+        s = static_cast<uint8_t>(s | (1 << i));
+      }
+    }
+    if (C.parity && nflip % 2) {
+      int imin = 0;
+      float min = weight[8 * k] * xb[8 * k] * xb[8 * k];
+      for (int i = 1; i < 8; ++i) {
+        const float ax = weight[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
+        if (ax < min) min = ax, imin = i;
+      }
+      xval[8 * k + imin] = -xval[8 * k + imin];
+      s = static_cast<uint8_t>(s ^ (1 << imin));
+    }
+    out.signs[k] = C.parity ? static_cast<uint8_t>(s & 127) : s;
+  }
+
+  // 2. All-zero test.
+  float max = xval[0];
+  for (int i = 1; i < n; ++i) max = MaxF(max, xval[i]);
+  for (int i = 0; i < n; ++i) L[i] = 0;
+  if (C.exact_zero ? !max : max < C.eps) {
+    out.zero = true;
+    return;
+  }
+
+  // 3. Scale search.
+  float scale, denom;
+  if constexpr (C.init == InitialScale::kQpQuants) {
+    uint8_t Lqp[n];
+    scale = MakeQpQuants(n, C.kmaxq + 1, xval, Lqp, weight);
+    const float eff_max = scale * C.kmaxq;
+    if (eff_max <= 0) {
+      out.zero = true;
+      return;
+    }
+    denom = eff_max;
+  } else {
+    scale = max / (2 * C.kmaxq - 1);
+    denom = max;
+  }
+
+  // 3a. The candidates' inverse scales and scales, ggml's expressions; the padding
+  //     lanes repeat the last candidate (computed, never chosen).
+  HWY_ALIGN float cid[kMaxCand];
+  HWY_ALIGN float cscale[kMaxCand];
+  for (int c = 0; c < kMaxCand; ++c) {
+    const int is = C.is_lo + (c < kCand ? c : kCand - 1);
+    cid[c] = (2 * C.kmaxq - 1 + is * C.is_step) / denom;
+    cscale[c] = 1 / cid[c];
+  }
+
+  // 3b. Levels l = clamp(nearest_int(0.5*(id*x - 1))) of every value for every
+  //     candidate (lane = candidate), packed per group into the map index u, and
+  //     u's map entry (>= 0: on the grid). Element-wise, so exact.
+  HWY_ALIGN int32_t uidx[ng][kMaxCand];
+  HWY_ALIGN int32_t gidx[ng][kMaxCand];
+  const auto half = hn::Set(df, 0.5f), one = hn::Set(df, 1.0f), magic = hn::Set(df, 12582912.f);
+  const auto mant = hn::Set(di, 0x007fffff), bias = hn::Set(di, 0x00400000);
+  const auto lmax = hn::Set(di, C.kmaxq - 1);
+  for (int v = 0; v < kMaxCand; v += N) {
+    const auto id = hn::Load(df, cid + v);
+    for (int g = 0; g < ng; ++g) {
+      auto u = hn::Zero(di);
+      for (int k = 0; k < C.gdim; ++k) {
+        const int i = C.gdim * g + k;
+        const auto t = hn::Mul(half, hn::Sub(hn::Mul(id, hn::Set(df, xval[i])), one));
+        // ggml's nearest_int: the low mantissa bits of t + 1.5*2^23.
+        auto l = hn::Sub(hn::And(hn::BitCast(di, hn::Add(t, magic)), mant), bias);
+        l = hn::Min(hn::Max(l, hn::Zero(di)), lmax);
+        u = hn::Or(u, hn::ShiftLeftSame(l, kBits * k));
+      }
+      hn::Store(u, di, uidx[g] + v);
+      hn::Store(hn::GatherIndex(di, lat.map.data(), u), di, gidx[g] + v);
+    }
+  }
+
+  // 3c. Off-grid groups: the best neighbour at the candidate's scale replaces the
+  //     rounding (ggml's find_best_neighbour; its levels become the group's, kept
+  //     as its map index). The (group, candidate) pairs to scan are listed first,
+  //     so that each list's coordinates can be prefetched a few scans ahead.
+  int32_t work[kMaxCand * ng + 64];  // CompressStore may write a whole vector past the end
+  size_t nwork = 0;
+  for (int g = 0; g < ng; ++g)
+    for (int v = 0; v < kCand; v += N) {
+      const auto off = hn::And(hn::Lt(hn::Load(di, gidx[g] + v), hn::Zero(di)),
+                               hn::FirstN(di, static_cast<size_t>(kCand - v)));
+      nwork += hn::CompressStore(hn::Iota(di, g * kMaxCand + v), off, di, work + nwork);
+    }
+  auto u_of = [&](int32_t item) { return static_cast<uint32_t>(uidx[item / kMaxCand][item % kMaxCand]); };
+  auto nb_of = [&](int32_t item) { return lat.neighbours.data() - gidx[item / kMaxCand][item % kMaxCand] - 1; };
+  auto chunks_of = [&](int32_t item) { return nc.coord.data() + nc.offset[u_of(item)]; };
+  // Two-stage prefetch: the list's offset 16 scans ahead, its header and
+  // coordinates 8 scans ahead.
+  const size_t nw = nwork;
+  for (size_t j = 0; j < nw && j < 16; ++j) hwy::Prefetch(&nc.offset[u_of(work[j])]);
+  for (size_t j = 0; j < nw && j < 8; ++j) hwy::Prefetch(chunks_of(work[j])), hwy::Prefetch(nb_of(work[j]));
+  for (size_t j = 0; j < nw; ++j) {
+    if (j + 16 < nw) hwy::Prefetch(&nc.offset[u_of(work[j + 16])]);
+    if (j + 8 < nw) hwy::Prefetch(chunks_of(work[j + 8])), hwy::Prefetch(nb_of(work[j + 8]));
+    const int g = work[j] / kMaxCand, c = work[j] % kMaxCand;
+    const int gi = BestNeighbour<C.gdim>(nb_of(work[j]), chunks_of(work[j]),
+                                         xval + C.gdim * g, waux + C.gdim * g, cscale[c]);
+    uidx[g][c] = nc.code[gi];
+  }
+
+  // 3d. Per candidate (lane): sumqx += w*x*q and sumq2 += w*q*q over i in order,
+  //     q = 2l+1 (ggml's int expression, then converted).
+  HWY_ALIGN float sqx[kMaxCand];
+  HWY_ALIGN float sq2[kMaxCand];
+  const auto lmask = hn::Set(di, (1 << kBits) - 1);
+  for (int v = 0; v < kMaxCand; v += N) {
+    auto sumqx = hn::Zero(df), sumq2 = hn::Zero(df);
+    for (int g = 0; g < ng; ++g) {
+      const auto u = hn::Load(di, uidx[g] + v);
+      for (int k = 0; k < C.gdim; ++k) {
+        const int i = C.gdim * g + k;
+        const float w = weight[i];
+        const auto l = hn::And(hn::ShiftRightSame(u, kBits * k), lmask);
+        const auto q = hn::ConvertTo(df, hn::Add(hn::Add(l, l), hn::Set(di, 1)));
+        sumqx = hn::Add(sumqx, hn::Mul(hn::Set(df, w * xval[i]), q));
+        sumq2 = hn::Add(sumq2, hn::Mul(hn::Mul(hn::Set(df, w), q), q));
+      }
+    }
+    hn::Store(sumqx, df, sqx + v);
+    hn::Store(sumq2, df, sq2 + v);
+  }
+
+  // 3e. ggml's selection, in candidate order: sumqx^2/sumq2 > best (cross-multiplied,
+  //     strict), keeping that candidate's levels and on-grid flags.
+  float best = 0;
+  int best_c = -1;
+  for (int c = 0; c < kCand; ++c) {
+    const float sumqx = sqx[c], sumq2 = sq2[c];
+    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+      scale = sumqx / sumq2;
+      best = scale * sumqx;
+      best_c = c;
+    }
+  }
+  if (best_c >= 0) {
+    for (int g = 0; g < ng; ++g) {
+      for (int k = 0; k < C.gdim; ++k)
+        L[C.gdim * g + k] = static_cast<int8_t>((uidx[g][best_c] >> (kBits * k)) & ((1 << kBits) - 1));
+      on_grid[g] = gidx[g][best_c] >= 0;
+    }
+  } else {
+    for (int g = 0; g < ng; ++g) on_grid[g] = C.refine != Refine::kAllIfAnyOffGridNoInit;
+  }
+
+  // 4. Refinement at the best scale (the oracle's step 4).
+  bool refine;
+  if constexpr (C.refine == Refine::kAllGroups) {
+    refine = scale > 0;
+  } else {
+    int n_not_on_grid = 0;
+    for (int k = 0; k < ng; ++k) n_not_on_grid += !on_grid[k];
+    refine = n_not_on_grid > 0 && scale > 0;
+  }
+  if (refine) {
+    const float id = 1 / scale;
+    for (int k = 0; k < ng; ++k) {
+      if (C.refine == Refine::kOffGridGroups && on_grid[k]) continue;
+      RoundGroupOne<C>(lat, nc, xval + C.gdim * k, waux + C.gdim * k, id, scale, L + C.gdim * k);
+    }
+    float sumqx = 0, sumq2 = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = weight[i];
+      const float q = 2 * L[i] + 1;
+      sumqx += w * xval[i] * q;
+      sumq2 += w * q * q;
+    }
+    if (sumq2 > 0) scale = sumqx / sumq2;
+  }
+
+  // 5. Sign flip for a negative scale (ggml: "should never happen"), grid indices.
+  if (scale < 0) {
+    scale = -scale;
+    for (int k = 0; k < ns; ++k)
+      out.signs[k] = C.parity ? static_cast<uint8_t>(~out.signs[k] & 127)
+                              : static_cast<uint8_t>(~out.signs[k]);
+  }
+  for (int k = 0; k < ng; ++k) {
+    const int gi = lat.map[LevelIndex<C.gdim, kBits>(L + C.gdim * k)];
+    out.grid[k] = gi >= 0 ? gi : 0;
+  }
+  out.scale = scale;
+}
+
+GridSubBlockFn IQ2XXSSearch() { return &SearchSubBlock<kIQ2XXSGridConfig>; }
+GridSubBlockFn IQ2XSSearch() { return &SearchSubBlock<kIQ2XSGridConfig>; }
+GridSubBlockFn IQ2SSearch() { return &SearchSubBlock<kIQ2SGridConfig>; }
+GridSubBlockFn IQ3XXSSearch() { return &SearchSubBlock<kIQ3XXSGridConfig>; }
+GridSubBlockFn IQ3SSearch() { return &SearchSubBlock<kIQ3SGridConfig>; }
+
+}  // namespace bitsmith::iq::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace bitsmith::iq {
+
+HWY_EXPORT(IQ2XXSSearch);
+HWY_EXPORT(IQ2XSSearch);
+HWY_EXPORT(IQ2SSearch);
+HWY_EXPORT(IQ3XXSSearch);
+HWY_EXPORT(IQ3SSearch);
+
+// The search is picked once per call (per chunk of rows), for the current target.
+#define BITSMITH_IQ_GRID_SIMD(NAME)                                                          \
+  void Quantize##NAME##GridSimd(const float* x, void* y, int64_t nrows, int64_t n_per_row, \
+                                const float* imatrix) {                                    \
+    Quantize##NAME##Blocks(HWY_DYNAMIC_DISPATCH(NAME##Search)(), x, y, nrows, n_per_row,   \
+                           imatrix);                                                       \
+  }
+BITSMITH_IQ_GRID_SIMD(IQ2XXS)
+BITSMITH_IQ_GRID_SIMD(IQ2XS)
+BITSMITH_IQ_GRID_SIMD(IQ2S)
+BITSMITH_IQ_GRID_SIMD(IQ3XXS)
+BITSMITH_IQ_GRID_SIMD(IQ3S)
+#undef BITSMITH_IQ_GRID_SIMD
+
+}  // namespace bitsmith::iq
+#endif  // HWY_ONCE
