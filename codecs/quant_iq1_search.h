@@ -17,11 +17,17 @@ struct IQ1Split {
   int i1 = -1, i2 = -1, shift = 0;
 };
 
-// IQ1_S: sumx / sumw are the 33 prefix sums over the sorted values (sumx[0] = 0),
-// readable up to index 33 + 15 (padding for vector loads); `max` = max |x| is the
-// initial scale. Candidates (i1, i2), i1 <= i2, then shift +delta before -delta.
+// IQ1_S: the 8 sub-blocks (32 values) of a super-block. For each active one,
+// sumx / sumw are the 33 prefix sums over the sorted values (sumx[0] = 0) and
+// `max` = max |x| is the initial scale; candidates (i1, i2), i1 <= i2, then shift
+// +delta before -delta. Inactive sub-blocks are ignored (result not read).
 inline constexpr int kIQ1SPrefixPad = 33 + 16;
-using IQ1SSearchFn = IQ1Split (*)(const float* sumx, const float* sumw, float max);
+struct IQ1SSub {
+  float sumx[kIQ1SPrefixPad] = {}, sumw[kIQ1SPrefixPad] = {};
+  float max = 0;
+  bool active = false;
+};
+using IQ1SSearchFn = void (*)(const IQ1SSub* subs, IQ1Split* out);  // 8 each
 
 // IQ1_M: the 16 half-sub-blocks (16 values) of a super-block. For each active one
 // the search considers every split (i1, i2), i1 <= i2 <= 16, and code k = 0..3
@@ -59,7 +65,7 @@ void QuantizeIQ1MWith(const IQ1Hooks& hooks, const float* x, void* y, int64_t nr
 // The scalar steps of the oracles (d99724f2).
 void SortIQ1Ref(const float* xb, int n, int* idx);
 int NeighbourIQ1Ref(const uint16_t* nb, const float* xval, const float* weight, float scale, const float* xx);
-IQ1Split SearchIQ1SRef(const float* sumx, const float* sumw, float max);
+void SearchIQ1SRef(const IQ1SSub* subs, IQ1Split* out);
 void SearchIQ1MRef(const IQ1MHalf* halves, IQ1Split* out);
 
 // The levels (0..2) of IQ1 grid point g (2048 points), 2 bits per coordinate

@@ -10,12 +10,9 @@
 // order and comparison (`sumq2 > 0 && sumqx*sumqx > best_score*sumq2`, ordered
 // compares = C's on NaN).
 //
-// IQ1_S (one sub-block of 32 at a time): the sums of a split are closed forms of
-//   the prefix sums, so for fixed i1 the lanes take i2 = i1, i1+1, ... . Each chunk
-//   of lanes is tested against the current best; the first passing lane is the
-//   oracle's next acceptance (every lane before it was compared with exactly the
-//   best the oracle has then), and from it the chunk is replayed lane by lane
-//   with the scalar test (shift +delta, then -delta) on the stored sums.
+// IQ1_S (the 8 sub-blocks of a super-block, one per lane): every lane runs the
+//   oracle's loop over (i1, i2) and both shifts with its own best (blended with
+//   the acceptance mask), the sums closed forms of its prefix sums.
 // IQ1_M (the 16 half-sub-blocks of a super-block, one per lane): every lane runs
 //   the oracle's whole loop nest (level-0 prefix per i1, one more level-1 term per
 //   i2, the level-2 suffix added to a copy), so the loop structure is shared and
@@ -55,70 +52,77 @@ HWY_INLINE void ZeroUpperIQ1() {
 }
 
 // ---------------------------------------------------------------------------
-// IQ1_S: for each i1, lanes over i2 >= i1. The oracle's sums:
+// IQ1_S: one sub-block per lane (the 8 of a super-block). The oracle's sums:
 //   sumqx = (sumx[i1]-sumx[0])*x[0] + (sumx[i2]-sumx[i1])*x[1] + (sumx[32]-sumx[i2])*x[2]
 //   sumq2 = (sumw[i1]-sumw[0])*x[0]*x[0] + (sumw[i2]-sumw[i1])*x[1]*x[1] + (sumw[32]-sumw[i2])*x[2]*x[2]
-// evaluated left to right; the first term is the same for every lane (scalar).
-// The third terms depend on i2 only: formed once per sub-block (lanes i2 > 32
-// get -inf in the q2 term, so they never pass the test).
-IQ1Split SearchIQ1SImpl(const float* HWY_RESTRICT sumx, const float* HWY_RESTRICT sumw, float max) {
-  const DF df;
+// evaluated left to right; the first terms depend on i1 only and the third on i2
+// only, so they are formed once per sub-block, per shift.
+using D8 = hn::CappedTag<float, 8>;
+using V8 = hn::Vec<D8>;
+
+void SearchIQ1SImpl(const IQ1SSub* HWY_RESTRICT subs, IQ1Split* HWY_RESTRICT out) {
+  const D8 df;
+  const hn::Rebind<int32_t, D8> di;
   const int N = static_cast<int>(hn::Lanes(df));
-  float best_score = -FLT_MAX, scale = max;
-  int besti1 = -1, besti2 = -1, best_shift = 0;
-  alignas(64) float sx[2][16], s2[2][16];  // [shift +, -][lane]
-  alignas(64) float ex[2][kIQ1SPrefixPad], ew[2][kIQ1SPrefixPad];  // (sumx[32]-sumx[i2])*x[2] etc.
-  const VF zero = hn::Zero(df);
-  const VF x32 = hn::Set(df, sumx[32]), w32 = hn::Set(df, sumw[32]);
-  for (int c = 0; c <= 32; c += N) {
-    const VF vx = hn::LoadU(df, sumx + c), vw = hn::LoadU(df, sumw + c);
-    const VF dx = hn::Sub(x32, vx), dw = hn::Sub(w32, vw);
-    for (int s = 0; s < 2; ++s) {
-      const VF l2 = hn::Set(df, s == 0 ? kP[2] : kM[2]);
-      hn::StoreU(hn::Mul(dx, l2), df, ex[s] + c);
-      hn::StoreU(hn::Mul(hn::Mul(dw, l2), l2), df, ew[s] + c);
-    }
-  }
-  for (int s = 0; s < 2; ++s)
-    for (int j = 33; j < kIQ1SPrefixPad; ++j) ew[s][j] = -HUGE_VALF;
-  for (int i1 = 0; i1 <= 32; ++i1) {
-    const VF xi1 = hn::Set(df, sumx[i1]), wi1 = hn::Set(df, sumw[i1]);
-    const float dx0 = sumx[i1] - sumx[0], dw0 = sumw[i1] - sumw[0];
-    const VF ax[2] = {hn::Set(df, dx0 * kP[0]), hn::Set(df, dx0 * kM[0])};
-    const VF aw[2] = {hn::Set(df, dw0 * kP[0] * kP[0]), hn::Set(df, dw0 * kM[0] * kM[0])};
-    for (int c = i1; c <= 32; c += N) {
-      const VF dx = hn::Sub(hn::LoadU(df, sumx + c), xi1);
-      const VF dw = hn::Sub(hn::LoadU(df, sumw + c), wi1);
-      VF qx[2], q2[2];
-      for (int s = 0; s < 2; ++s) {
-        const VF l1 = hn::Set(df, s == 0 ? kP[1] : kM[1]);
-        qx[s] = hn::Add(hn::Add(ax[s], hn::Mul(dx, l1)), hn::LoadU(df, ex[s] + c));
-        q2[s] = hn::Add(hn::Add(aw[s], hn::Mul(hn::Mul(dw, l1), l1)), hn::LoadU(df, ew[s] + c));
+  alignas(32) float sx[33][8], sw[33][8], maxs[8];
+  alignas(32) float ax[2][33][8], aw[2][33][8], ex[2][33][8], ew[2][33][8];  // [shift +, -]
+  alignas(32) float scale_out[8];
+  alignas(32) int32_t i1_out[8], i2_out[8], s_out[8];
+  for (int g = 0; g < 8; g += N) {
+    // Transposed prefix sums (inactive lanes: zeros, results not read).
+    for (int l = 0; l < N; ++l) {
+      const IQ1SSub& sub = subs[g + l];
+      maxs[l] = sub.max;
+      for (int j = 0; j <= 32; ++j) {
+        sx[j][l] = sub.active ? sub.sumx[j] : 0.0f;
+        sw[j][l] = sub.active ? sub.sumw[j] : 0.0f;
       }
-      const VF vbest = hn::Set(df, best_score);
-      auto pass = hn::Lt(zero, zero);  // all false
-      for (int s = 0; s < 2; ++s)
-        pass = hn::Or(pass, hn::And(hn::Gt(q2[s], zero), hn::Gt(hn::Mul(qx[s], qx[s]), hn::Mul(vbest, q2[s]))));
-      if (hn::AllFalse(df, pass)) continue;
-      // The first passing lane is the oracle's next acceptance (the lanes before it
-      // failed against the best the oracle has then); from there the chunk is
-      // replayed lane by lane in the oracle's order (shift +, then -) on the
-      // stored sums (acceptances tend to follow each other as i2 grows).
-      for (int s = 0; s < 2; ++s) hn::Store(qx[s], df, sx[s]), hn::Store(q2[s], df, s2[s]);
-      const int lanes = 33 - c < N ? 33 - c : N;  // i2 = c .. c+lanes-1 <= 32
-      for (int l = static_cast<int>(hn::FindFirstTrue(df, pass)); l < lanes; ++l)
-        for (int s = 0; s < 2; ++s) {
-          const float sumqx = sx[s][l], sumq2 = s2[s][l];
-          if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
-            scale = sumqx / sumq2;
-            best_score = scale * sumqx;
-            besti1 = i1, besti2 = c + l, best_shift = s == 0 ? 1 : -1;
-          }
-        }
     }
+    const V8 x0 = hn::Load(df, sx[0]), w0 = hn::Load(df, sw[0]);
+    const V8 x32 = hn::Load(df, sx[32]), w32 = hn::Load(df, sw[32]);
+    for (int j = 0; j <= 32; ++j) {
+      const V8 vx = hn::Load(df, sx[j]), vw = hn::Load(df, sw[j]);
+      for (int s = 0; s < 2; ++s) {
+        const float* lv = s == 0 ? kP : kM;
+        const V8 l0 = hn::Set(df, lv[0]), l2 = hn::Set(df, lv[2]);
+        hn::Store(hn::Mul(hn::Sub(vx, x0), l0), df, ax[s][j]);
+        hn::Store(hn::Mul(hn::Mul(hn::Sub(vw, w0), l0), l0), df, aw[s][j]);
+        hn::Store(hn::Mul(hn::Sub(x32, vx), l2), df, ex[s][j]);
+        hn::Store(hn::Mul(hn::Mul(hn::Sub(w32, vw), l2), l2), df, ew[s][j]);
+      }
+    }
+    const V8 zero = hn::Zero(df);
+    const V8 l1[2] = {hn::Set(df, kP[1]), hn::Set(df, kM[1])};
+    V8 best = hn::Set(df, -FLT_MAX), scale = hn::Load(df, maxs);
+    auto bi1 = hn::Set(di, -1), bi2 = hn::Set(di, -1), bs = hn::Set(di, 0);
+    for (int i1 = 0; i1 <= 32; ++i1) {
+      const V8 xi1 = hn::Load(df, sx[i1]), wi1 = hn::Load(df, sw[i1]);
+      for (int i2 = i1; i2 <= 32; ++i2) {
+        const V8 dx = hn::Sub(hn::Load(df, sx[i2]), xi1), dw = hn::Sub(hn::Load(df, sw[i2]), wi1);
+        for (int s = 0; s < 2; ++s) {
+          const V8 qx = hn::Add(hn::Add(hn::Load(df, ax[s][i1]), hn::Mul(dx, l1[s])), hn::Load(df, ex[s][i2]));
+          const V8 q2 = hn::Add(hn::Add(hn::Load(df, aw[s][i1]), hn::Mul(hn::Mul(dw, l1[s]), l1[s])),
+                                hn::Load(df, ew[s][i2]));
+          const auto pass = hn::And(hn::Gt(q2, zero), hn::Gt(hn::Mul(qx, qx), hn::Mul(best, q2)));
+          if (hn::AllFalse(df, pass)) continue;
+          const V8 ns = hn::Div(qx, q2);
+          scale = hn::IfThenElse(pass, ns, scale);
+          best = hn::IfThenElse(pass, hn::Mul(ns, qx), best);
+          const auto ipass = hn::RebindMask(di, pass);
+          bi1 = hn::IfThenElse(ipass, hn::Set(di, i1), bi1);
+          bi2 = hn::IfThenElse(ipass, hn::Set(di, i2), bi2);
+          bs = hn::IfThenElse(ipass, hn::Set(di, s == 0 ? 1 : -1), bs);
+        }
+      }
+    }
+    hn::Store(scale, df, scale_out);
+    hn::Store(bi1, di, i1_out);
+    hn::Store(bi2, di, i2_out);
+    hn::Store(bs, di, s_out);
+    for (int l = 0; l < N; ++l)
+      if (subs[g + l].active) out[g + l] = IQ1Split{scale_out[l], i1_out[l], i2_out[l], s_out[l]};
   }
   ZeroUpperIQ1();
-  return IQ1Split{scale, besti1, besti2, best_shift};
 }
 
 // ---------------------------------------------------------------------------
@@ -335,9 +339,7 @@ const IQ1Hooks kSimdHooks{
     [](const uint16_t* nb, const float* xval, const float* weight, float scale, const float* xx) {
       return HWY_DYNAMIC_DISPATCH(NeighbourIQ1Impl)(nb, xval, weight, scale, xx);
     },
-    [](const float* sumx, const float* sumw, float max) {
-      return HWY_DYNAMIC_DISPATCH(SearchIQ1SImpl)(sumx, sumw, max);
-    },
+    [](const IQ1SSub* subs, IQ1Split* o) { HWY_DYNAMIC_DISPATCH(SearchIQ1SImpl)(subs, o); },
     [](const IQ1MHalf* h, IQ1Split* o) { HWY_DYNAMIC_DISPATCH(SearchIQ1MImpl)(h, o); }};
 }  // namespace
 

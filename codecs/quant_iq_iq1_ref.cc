@@ -100,7 +100,8 @@ const uint32_t* IQ1LevelCodes() {
   return codes.data();
 }
 
-IQ1Split SearchIQ1SRef(const float* sumx, const float* sumw, float max) {
+namespace {
+IQ1Split SearchIQ1SOne(const float* sumx, const float* sumw, float max) {
   float best_score = -FLT_MAX, scale = max;
   int besti1 = -1, besti2 = -1, best_shift = 0;
   for (int i1 = 0; i1 <= 32; ++i1) {
@@ -127,6 +128,12 @@ IQ1Split SearchIQ1SRef(const float* sumx, const float* sumw, float max) {
   }
   return IQ1Split{scale, besti1, besti2, best_shift};
 }
+}  // namespace
+
+void SearchIQ1SRef(const IQ1SSub* subs, IQ1Split* out) {
+  for (int ib = 0; ib < 8; ++ib)
+    if (subs[ib].active) out[ib] = SearchIQ1SOne(subs[ib].sumx, subs[ib].sumw, subs[ib].max);
+}
 
 namespace {
 void SearchIQ1MPrefix(const IQ1MHalf* halves, IQ1Split* out);
@@ -143,6 +150,10 @@ void QuantizeIQ1SWith(const IQ1Hooks& hooks, const float* x, void* vy, int64_t n
   const Lattice& lat = GetLattice(LatticeId::kIQ1S);
   auto* y = static_cast<BlockIQ1S*>(vy);
   const int64_t nbl = n_per_row / kQK;
+  IQ1SSub subs[8];
+  IQ1Split splits[8];
+  float weights[8][32];
+  int idxs[8][32];
   for (int64_t r = 0; r < nrows; ++r) {
     for (int64_t ibl = 0; ibl < nbl; ++ibl, x += kQK, ++y) {
       std::memset(y, 0, sizeof(*y));
@@ -151,27 +162,38 @@ void QuantizeIQ1SWith(const IQ1Hooks& hooks, const float* x, void* vy, int64_t n
       int shifts[8];
       float max_scale = 0;
       const float sigma2 = 2 * SumSquares(x) / kQK;
+      // 1.-2. Weights, maxima, sorted prefix sums of the 8 sub-blocks (independent).
       for (int ib = 0; ib < 8; ++ib) {
         const float* xb = x + 32 * ib;
         const float* qw = qwb + 32 * ib;
-        float weight[32];
+        float* weight = weights[ib];
+        IQ1SSub& sub = subs[ib];
         for (int i = 0; i < 32; ++i) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
         float max = fabsf(xb[0]);
         for (int i = 1; i < 32; ++i) max = MaxF(max, fabsf(xb[i]));
-        scales[ib] = 0;
-        shifts[ib] = 1;
-        if (max < 1e-12f) continue;  // GROUP_MAX_EPS_IQ1_S
-        // 2. Sorted prefix sums.
-        int idx[32];
+        sub.max = max;
+        sub.active = !(max < 1e-12f);  // GROUP_MAX_EPS_IQ1_S
+        splits[ib] = IQ1Split{};
+        if (!sub.active) continue;
+        int* idx = idxs[ib];
         hooks.sort(xb, 32, idx);
-        float sumx[kIQ1SPrefixPad] = {}, sumw[kIQ1SPrefixPad] = {};
+        sub.sumx[0] = sub.sumw[0] = 0;
         for (int j = 0; j < 32; ++j) {
           const int i = idx[j];
-          sumx[j + 1] = sumx[j] + weight[i] * xb[i];
-          sumw[j + 1] = sumw[j] + weight[i];
+          sub.sumx[j + 1] = sub.sumx[j] + weight[i] * xb[i];
+          sub.sumw[j + 1] = sub.sumw[j] + weight[i];
         }
-        // 3. Exhaustive split search.
-        const IQ1Split split = hooks.search_s(sumx, sumw, max);
+      }
+      // 3. Exhaustive split search.
+      hooks.search_s(subs, splits);
+      for (int ib = 0; ib < 8; ++ib) {
+        const float* xb = x + 32 * ib;
+        const float* weight = weights[ib];
+        const int* idx = idxs[ib];
+        scales[ib] = 0;
+        shifts[ib] = 1;
+        if (!subs[ib].active) continue;
+        const IQ1Split split = splits[ib];
         float scale = split.scale;
         int besti1 = split.i1, besti2 = split.i2, best_shift = split.shift;
         if (besti1 < 0 || besti2 < 0 || best_shift == 0) continue;
