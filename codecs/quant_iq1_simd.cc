@@ -28,9 +28,42 @@
 #include <cmath>   // HUGE_VALF
 #include <cstdint>
 
+#include <vector>
+
 #include "codecs/iq_kernels.h"
+#include "codecs/iq_lattice.h"
 #include "codecs/quant_iq1_search.h"
 #include "formats/blocks_iq.h"
+
+#ifndef BITSMITH_QUANT_IQ1_SIMD_ONCE
+#define BITSMITH_QUANT_IQ1_SIMD_ONCE
+namespace bitsmith::iq {
+namespace {
+
+// The IQ1 neighbour lists with each grid index replaced by its level code
+// (IQ1LevelCodes), at the same offsets as Lattice::neighbours, plus 16 entries of
+// padding: a chunk of neighbours is one contiguous load instead of a gather.
+struct IQ1NeighbourCodes {
+  const uint16_t* base = nullptr;
+  std::vector<int32_t> codes;
+};
+const IQ1NeighbourCodes& NeighbourCodes() {
+  static const IQ1NeighbourCodes table = [] {
+    const Lattice& lat = GetLattice(LatticeId::kIQ1S);
+    const uint32_t* lc = IQ1LevelCodes();
+    IQ1NeighbourCodes t;
+    t.base = lat.neighbours.data();
+    t.codes.assign(lat.neighbours.size() + 16, 0);
+    for (size_t k = 0; k < lat.neighbours.size(); ++k)  // counts are < 2048 too; their codes are unused
+      t.codes[k] = static_cast<int32_t>(lat.neighbours[k] < 2048 ? lc[lat.neighbours[k]] : 0);
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+}  // namespace bitsmith::iq
+#endif  // BITSMITH_QUANT_IQ1_SIMD_ONCE
 
 HWY_BEFORE_NAMESPACE();
 namespace bitsmith::iq::HWY_NAMESPACE {
@@ -260,43 +293,36 @@ void SortIQ1Impl(const float* HWY_RESTRICT xb, int n, int* HWY_RESTRICT idx) {
 }
 
 // ---------------------------------------------------------------------------
-// Neighbour search: one neighbour per lane, its 8 levels from IQ1LevelCodes()
-// (gathered), d2 accumulated over i = 0..7 in order exactly as the oracle:
-// diff = scale*q - x[i]; d2 += (w[i]*diff)*diff. The oracle keeps the first
-// strict minimum below FLT_MAX: per chunk the minimum of the lanes (NaN -> inf,
-// never below FLT_MAX) and, if below the best so far, its first lane.
+// Neighbour search: one neighbour per lane, its 8 levels from the level codes of
+// the list (NeighbourCodes), d2 accumulated over i = 0..7 in order exactly as the
+// oracle: diff = scale*q - x[i]; d2 += (w[i]*diff)*diff. The oracle keeps the
+// first strict minimum below FLT_MAX; each lane keeps its own (strict <, from
+// FLT_MAX, so NaN and values >= FLT_MAX never enter) with its list position, and
+// the answer is the smallest position among the lanes holding the overall minimum.
 int NeighbourIQ1Impl(const uint16_t* HWY_RESTRICT nb, const float* HWY_RESTRICT xval,
                      const float* HWY_RESTRICT weight, float scale, const float* HWY_RESTRICT xx) {
   const DF df;
   const DI di;
-  const hn::Rebind<uint16_t, DF> du16;
   const int N = static_cast<int>(hn::Lanes(df));
-  const int32_t* codes = reinterpret_cast<const int32_t*>(IQ1LevelCodes());
+  const IQ1NeighbourCodes& table = NeighbourCodes();
+  const int32_t* codes = table.codes.data() + (nb - table.base) + 1;
   const int count = nb[0];
-  const uint16_t* list = nb + 1;
-  // scale*q for the three levels (the oracle's product scale * q), per level.
+  // scale*q for the three levels (the oracle's product scale * q).
   alignas(64) float sq[16] = {scale * xx[0], scale * xx[1], scale * xx[2]};
-  const VF inf = hn::Set(df, HUGE_VALF);
   VF vx[8], vw[8];
   for (int i = 0; i < 8; ++i) vx[i] = hn::Set(df, xval[i]), vw[i] = hn::Set(df, weight[i]);
 #if HWY_TARGET == HWY_SCALAR
   const VI one = hn::Set(di, 1);
   const VF q0 = hn::Set(df, sq[0]), q1 = hn::Set(df, sq[1]), q2 = hn::Set(df, sq[2]);
 #else
-  const VF table = hn::Load(df, sq);  // N >= 4
+  const VF table_q = hn::Load(df, sq);  // N >= 4
 #endif
   const VI three = hn::Set(di, 3);
-  float best_score = FLT_MAX;
-  int best = -1;
-  alignas(64) uint16_t pad[16];
+  const VF inf = hn::Set(df, HUGE_VALF);
+  VF best = hn::Set(df, FLT_MAX);
+  VI best_pos = hn::Set(di, 0);
   for (int c = 0; c < count; c += N) {
-    const int lanes = count - c < N ? count - c : N;
-    const uint16_t* g = list + c;
-    if (lanes < N) {  // pad the last chunk with its first neighbour (masked out below)
-      for (int l = 0; l < N; ++l) pad[l] = list[c + (l < lanes ? l : 0)];
-      g = pad;
-    }
-    VI code = hn::GatherIndex(di, codes, hn::PromoteTo(di, hn::LoadU(du16, g)));
+    VI code = hn::LoadU(di, codes + c);
     VF d2 = hn::Zero(df);
     for (int i = 0; i < 8; ++i, code = hn::ShiftRight<2>(code)) {
       const VI lev = hn::And(code, three);
@@ -304,22 +330,24 @@ int NeighbourIQ1Impl(const uint16_t* HWY_RESTRICT nb, const float* HWY_RESTRICT 
       const VF q = hn::IfThenElse(hn::RebindMask(df, hn::Eq(lev, hn::Zero(di))), q0,
                                   hn::IfThenElse(hn::RebindMask(df, hn::Eq(lev, one)), q1, q2));
 #else
-      const VF q = hn::TableLookupLanes(table, hn::IndicesFromVec(df, lev));
+      const VF q = hn::TableLookupLanes(table_q, hn::IndicesFromVec(df, lev));
 #endif
       const VF diff = hn::Sub(q, vx[i]);
       d2 = hn::Add(d2, hn::Mul(hn::Mul(vw[i], diff), diff));
     }
-    const auto valid = hn::And(hn::FirstN(df, static_cast<size_t>(lanes)), hn::Not(hn::IsNaN(d2)));
-    const VF v = hn::IfThenElse(valid, d2, inf);
-    const float m = hn::GetLane(hn::MinOfLanes(df, v));
-    if (m < best_score) {
-      best_score = m;
-      best = list[c + hn::FindFirstTrue(df, hn::And(valid, hn::Eq(v, hn::Set(df, m))))];
-    }
+    if (count - c < N) d2 = hn::IfThenElse(hn::FirstN(df, static_cast<size_t>(count - c)), d2, inf);
+    const auto lt = hn::Lt(d2, best);
+    best = hn::IfThenElse(lt, d2, best);
+    best_pos = hn::IfThenElse(hn::RebindMask(di, lt), hn::Iota(di, c), best_pos);
   }
-  if (best < 0) best = nb[1];
+  const VF m = hn::MinOfLanes(df, best);
+  int result = nb[1];  // none below FLT_MAX
+  if (hn::GetLane(m) < FLT_MAX) {
+    const VI pos = hn::IfThenElse(hn::RebindMask(di, hn::Eq(best, m)), best_pos, hn::Set(di, 1 << 30));
+    result = nb[1 + hn::GetLane(hn::MinOfLanes(di, pos))];
+  }
   ZeroUpperIQ1();
-  return best;
+  return result;
 }
 
 }  // namespace bitsmith::iq::HWY_NAMESPACE
