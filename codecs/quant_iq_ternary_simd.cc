@@ -268,43 +268,42 @@ void QuantizeMXFP4Impl(const float* HWY_RESTRICT x, void* vy, int64_t nrows, int
   const hn::Rebind<uint8_t, DF> du8;
   const int N = static_cast<int>(hn::Lanes(df));
   const int64_t nb = nrows * n_per_row / 32;
-  alignas(64) uint8_t idx[32];
+  // Nibble index of N values: the nearest non-negative kvalue to |x| (first
+  // strict minimum of |kv*d - |x||), +8 for x < 0 unless it is 0.
+  auto nibbles = [&](const float* p, const float* kd) {
+    const auto v = hn::LoadU(df, p);
+    const auto a = hn::Abs(v);
+    auto best_err = hn::Abs(hn::Sub(hn::Set(df, kd[0]), a));
+    auto best = hn::Zero(di);
+    for (int q = 1; q < 8; ++q) {
+      const auto err = hn::Abs(hn::Sub(hn::Set(df, kd[q]), a));
+      const auto lt = hn::Lt(err, best_err);
+      best_err = hn::IfThenElse(lt, err, best_err);
+      best = hn::IfThenElse(hn::RebindMask(di, lt), hn::Set(di, q), best);
+    }
+    const auto neg = hn::And(hn::RebindMask(di, hn::Lt(v, hn::Zero(df))), hn::Ne(best, hn::Zero(di)));
+    return hn::IfThenElse(neg, hn::Add(best, hn::Set(di, 8)), best);
+  };
   for (int64_t i = 0; i < nb; ++i, x += 32) {
-    // 1. amax: `if (amax < |x|) amax = |x|` per lane, then across lanes.
+    // 1. amax: `if (amax < |x|) amax = |x|` per lane (a lane never holds NaN),
+    //    then the maximum of the lanes.
     auto vmax = hn::Zero(df);
     for (int j = 0; j < 32; j += N) {
       const auto a = hn::Abs(hn::LoadU(df, x + j));
       vmax = hn::IfThenElse(hn::Lt(vmax, a), a, vmax);
     }
-    alignas(64) float lanes[16];
-    hn::Store(vmax, df, lanes);
-    float amax = 0.0f;
-    for (int j = 0; j < N; ++j)
-      if (amax < lanes[j]) amax = lanes[j];
+    const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
     // 2.-3. Exponent and d = 2^(e-128).
     const uint8_t e = MXFP4FastExponent(amax);
     const float d = F32FromBits(E8M0HalfBits(e));
     y[i].e = e;
-    // 4. Nearest non-negative kvalue to |x| (indices 0..7), mirrored for x < 0.
     float kd[8];
     for (int q = 0; q < 8; ++q) kd[q] = iq_grids::kKValuesMXFP4[q] * d;  // ggml: kvalues[q] * d
-    for (int j = 0; j < 32; j += N) {
-      const auto v = hn::LoadU(df, x + j);
-      const auto a = hn::Abs(v);
-      auto best_err = hn::Abs(hn::Sub(hn::Set(df, kd[0]), a));
-      auto best = hn::Zero(di);
-      for (int q = 1; q < 8; ++q) {
-        const auto err = hn::Abs(hn::Sub(hn::Set(df, kd[q]), a));
-        const auto lt = hn::Lt(err, best_err);
-        best_err = hn::IfThenElse(lt, err, best_err);
-        best = hn::IfThenElse(hn::RebindMask(di, lt), hn::Set(di, q), best);
-      }
-      // x < 0 and best != 0 -> best + 8.
-      const auto neg = hn::And(hn::RebindMask(di, hn::Lt(v, hn::Zero(df))), hn::Ne(best, hn::Zero(di)));
-      best = hn::IfThenElse(neg, hn::Add(best, hn::Set(di, 8)), best);
-      hn::Store(hn::DemoteTo(du8, best), du8, idx + j);
+    // 4. qs[j] = nibble(x[j]) | nibble(x[16 + j]) << 4.
+    for (int j = 0; j < 16; j += N) {
+      const auto q = hn::Or(nibbles(x + j, kd), hn::ShiftLeft<4>(nibbles(x + 16 + j, kd)));
+      hn::StoreU(hn::DemoteTo(du8, q), du8, y[i].qs + j);
     }
-    for (int j = 0; j < 16; ++j) y[i].qs[j] = PackNibbles(idx[j], idx[16 + j]);
   }
   ZeroUpperTernary();
 }
