@@ -69,14 +69,13 @@ Lattice BuildLattice(LatticeId id);
 std::vector<uint16_t> BruteForceNeighbours(LatticeId id, uint32_t u);
 
 // The neighbour lists again, laid out for scans that put one neighbour per SIMD
-// lane (codecs/quant_iq_grid_simd.cc): each list is cut into chunks of kChunk
-// neighbours, a chunk holding `dim` rows of kChunk lattice coordinates (2l+1, the
-// bytes of Lattice::pos; lanes past the list's end hold 0).
+// lane (codecs/quant_iq_grid_simd.cc). The list whose header is neighbours[h]
+// (count c) owns coord[dim*h, dim*(h+c+1)): `dim` rows of c+1 bytes, row k
+// holding the lattice coordinates 2l+1 (Lattice::pos) of its c neighbours at
+// coordinate k (the last byte of a row is unused). Vector loads may run past a
+// row into the next one (lanes a scan masks off); `coord` is padded for that.
 struct NeighbourChunks {
-  static constexpr int kChunk = 16;
-  // Indexed like Lattice::map: offset in `coord` of u's first chunk (off-grid
-  // formable u only; -1 elsewhere).
-  std::vector<int32_t> offset;
+  static constexpr int kChunk = 16;  // neighbours a scan loads per row at most
   std::vector<int8_t> coord;
   // code[i]: the map index u = sum l_k << (bits*k) of grid point i.
   std::vector<int32_t> code;

@@ -50,7 +50,7 @@ constexpr int kMaxCand = 32;  // candidate scales, padded (IQ3_XXS has 31)
 //     holding it on ties (Lt is an ordered compare, false on NaN, as C's `<`).
 //  3. No distance below FLT_MAX (inf/NaN only): ggml asserts; the oracle takes the
 //     first neighbour.
-template <int kDim, class DF>
+template <int kDim, int kLevels, class DF>
 HWY_INLINE int ScanList(DF df, const uint16_t* nb, const int8_t* chunks, const float* xval,
                         const float* waux, float scale) {
   const hn::RebindToSigned<DF> di;
@@ -59,16 +59,37 @@ HWY_INLINE int ScanList(DF df, const uint16_t* nb, const int8_t* chunks, const f
   const int N = static_cast<int>(hn::Lanes(df));
   constexpr int kC = NeighbourChunks::kChunk;
   const auto vscale = hn::Set(df, scale);
+  // 1'. When a vector holds all kLevels levels, the terms are tabulated once per
+  //     scan: lane l of term[i] = waux_i * diff * diff with diff = scale*(2l+1) - x_i,
+  //     the very operations step 1 applies to a neighbour with level l at
+  //     coordinate i, so a table lookup by level gives the same float.
+  const bool table = N >= kLevels;
+  decltype(hn::Zero(df)) term[kDim];
+  if (table) {
+    const auto sq = hn::Mul(vscale, hn::ConvertTo(df, hn::Add(hn::ShiftLeft<1>(hn::Iota(di, 0)), hn::Set(di, 1))));
+    for (int i = 0; i < kDim; ++i) {
+      const auto diff = hn::Sub(sq, hn::Set(df, xval[i]));
+      term[i] = hn::Mul(hn::Mul(hn::Set(df, waux[i]), diff), diff);
+    }
+  }
   float best_d2 = FLT_MAX;
   int best = -1;
-  for (int base = 0; base < count; base += kC, chunks += kC * kDim) {
+  const int stride = count + 1;  // row length in NeighbourChunks
+  for (int base = 0; base < count; base += kC) {
     for (int sub = 0; sub < kC && base + sub < count; sub += N) {
       // 1.
       auto d2 = hn::Zero(df);
-      for (int i = 0; i < kDim; ++i) {
-        const auto q = hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, chunks + kC * i + sub)));
-        const auto diff = hn::Sub(hn::Mul(vscale, q), hn::Set(df, xval[i]));
-        d2 = hn::Add(d2, hn::Mul(hn::Mul(hn::Set(df, waux[i]), diff), diff));
+      if (table) {
+        for (int i = 0; i < kDim; ++i) {
+          const auto pos = hn::PromoteTo(di, hn::LoadU(d8, chunks + stride * i + base + sub));  // 2l+1
+          d2 = hn::Add(d2, hn::TableLookupLanes(term[i], hn::IndicesFromVec(df, hn::ShiftRight<1>(pos))));
+        }
+      } else {
+        for (int i = 0; i < kDim; ++i) {
+          const auto q = hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, chunks + stride * i + base + sub)));
+          const auto diff = hn::Sub(hn::Mul(vscale, q), hn::Set(df, xval[i]));
+          d2 = hn::Add(d2, hn::Mul(hn::Mul(hn::Set(df, waux[i]), diff), diff));
+        }
       }
       // 2.
       const int left = count - base - sub;
@@ -88,13 +109,13 @@ HWY_INLINE int ScanList(DF df, const uint16_t* nb, const int8_t* chunks, const f
 // A list of one is returned whatever its distance (ggml: the only candidate, or
 // the assert case above); short lists use vectors of at most 8 lanes (on 16-lane
 // targets half the work, same lane-wise results).
-template <int kDim>
+template <int kDim, int kLevels>
 HWY_INLINE int BestNeighbour(const uint16_t* nb, const int8_t* chunks, const float* xval,
                              const float* waux, float scale) {
   const int count = nb[0];
   if (count == 1) return nb[1];
-  if (count <= 8) return ScanList<kDim>(hn::CappedTag<float, 8>(), nb, chunks, xval, waux, scale);
-  return ScanList<kDim>(hn::ScalableTag<float>(), nb, chunks, xval, waux, scale);
+  if (count <= 8) return ScanList<kDim, kLevels>(hn::CappedTag<float, 8>(), nb, chunks, xval, waux, scale);
+  return ScanList<kDim, kLevels>(hn::ScalableTag<float>(), nb, chunks, xval, waux, scale);
 }
 
 // The oracle's RoundGroup with the vector scan: one group at inverse scale id.
@@ -109,7 +130,8 @@ HWY_INLINE int RoundGroupOne(const Lattice& lat, const NeighbourChunks& nc, cons
   const uint32_t u = LevelIndex<C.gdim, kBits>(L);
   int gi = lat.map[u];
   if (gi < 0) {
-    gi = BestNeighbour<C.gdim>(lat.NeighboursOf(u), nc.coord.data() + nc.offset[u], xval, waux, scale);
+    gi = BestNeighbour<C.gdim, C.kmaxq>(lat.NeighboursOf(u), nc.coord.data() + C.gdim * (-(gi + 1)), xval, waux,
+                                        scale);
     for (int i = 0; i < C.gdim; ++i) L[i] = static_cast<int8_t>((lat.pos[C.gdim * gi + i] - 1) / 2);
   }
   return gi;
@@ -234,19 +256,16 @@ void SearchSubBlock(const Lattice& lat, const float* xb, const float* weight, Gr
                                hn::FirstN(di, static_cast<size_t>(kCand - v)));
       nwork += hn::CompressStore(hn::Iota(di, g * kMaxCand + v), off, di, work + nwork);
     }
-  auto u_of = [&](int32_t item) { return static_cast<uint32_t>(uidx[item / kMaxCand][item % kMaxCand]); };
-  auto nb_of = [&](int32_t item) { return lat.neighbours.data() - gidx[item / kMaxCand][item % kMaxCand] - 1; };
-  auto chunks_of = [&](int32_t item) { return nc.coord.data() + nc.offset[u_of(item)]; };
-  // Two-stage prefetch: the list's offset 16 scans ahead, its header and
-  // coordinates 8 scans ahead.
+  auto head_of = [&](int32_t item) { return -(gidx[item / kMaxCand][item % kMaxCand] + 1); };
+  auto nb_of = [&](int32_t item) { return lat.neighbours.data() + head_of(item); };
+  auto chunks_of = [&](int32_t item) { return nc.coord.data() + C.gdim * head_of(item); };
+  // The lists' headers and coordinates are prefetched 8 scans ahead.
   const size_t nw = nwork;
-  for (size_t j = 0; j < nw && j < 16; ++j) hwy::Prefetch(&nc.offset[u_of(work[j])]);
   for (size_t j = 0; j < nw && j < 8; ++j) hwy::Prefetch(chunks_of(work[j])), hwy::Prefetch(nb_of(work[j]));
   for (size_t j = 0; j < nw; ++j) {
-    if (j + 16 < nw) hwy::Prefetch(&nc.offset[u_of(work[j + 16])]);
     if (j + 8 < nw) hwy::Prefetch(chunks_of(work[j + 8])), hwy::Prefetch(nb_of(work[j + 8]));
     const int g = work[j] / kMaxCand, c = work[j] % kMaxCand;
-    const int gi = BestNeighbour<C.gdim>(nb_of(work[j]), chunks_of(work[j]),
+    const int gi = BestNeighbour<C.gdim, C.kmaxq>(nb_of(work[j]), chunks_of(work[j]),
                                          xval + C.gdim * g, waux + C.gdim * g, cscale[c]);
     uidx[g][c] = nc.code[gi];
   }

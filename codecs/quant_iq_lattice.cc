@@ -143,20 +143,18 @@ const NeighbourChunks& GetNeighbourChunks(LatticeId id) {
   const int k = static_cast<int>(id);
   std::call_once(once[k], [&] {
     const Lattice& lat = GetLattice(id);
-    constexpr int kC = NeighbourChunks::kChunk;
     NeighbourChunks& nc = chunks[k];
     nc.code.assign(static_cast<size_t>(lat.grid_size), 0);
     for (int i = 0; i < lat.grid_size; ++i)
       for (int c = 0; c < lat.dim; ++c) nc.code[i] |= lat.Level(i, c) << (lat.bits * c);
-    nc.offset.assign(lat.map.size(), -1);
+    const size_t dim = static_cast<size_t>(lat.dim);
+    nc.coord.assign(lat.neighbours.size() * dim + 64 * dim, 0);
     for (size_t u = 0; u < lat.map.size(); ++u) {
       if (lat.map[u] >= 0 || lat.map[u] == INT32_MIN) continue;
-      const uint16_t* nb = lat.NeighboursOf(static_cast<uint32_t>(u));
-      nc.offset[u] = static_cast<int32_t>(nc.coord.size());
-      for (int base = 0; base < nb[0]; base += kC)
-        for (int c = 0; c < lat.dim; ++c)
-          for (int j = base; j < base + kC; ++j)
-            nc.coord.push_back(j < nb[0] ? lat.pos[static_cast<size_t>(lat.dim) * nb[1 + j] + c] : 0);
+      const size_t h = static_cast<size_t>(-(lat.map[u] + 1));
+      const uint16_t* nb = lat.neighbours.data() + h;
+      for (size_t c = 0; c < dim; ++c)
+        for (int j = 0; j < nb[0]; ++j) nc.coord[dim * h + c * (nb[0] + 1u) + j] = lat.pos[dim * nb[1 + j] + c];
     }
   });
   return chunks[k];
