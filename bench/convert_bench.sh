@@ -29,7 +29,7 @@ in_bytes=$(du -cb "$WORK"/in/*.safetensors | tail -1 | cut -f1)
 secs() { python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.3f}")' "$@"; }
 now() { date +%s.%N; }
 
-printf "\n%-9s %10s %10s %9s %9s %12s %12s %10s\n" threads "convert s" "GB/s out" "cp s" "cp+sync s" "ratio cp" "ratio cp+s" "peak RSS"
+printf "\n%-9s %10s %10s %9s %9s %12s %12s %10s %9s %9s %10s\n" threads "convert s" "GB/s out" "cp s" "cp+sync s" "ratio cp" "ratio cp+s" "peak RSS" "conv CPU" "cp CPU" "CPU ratio"
 for t in 1 2; do
   rm -rf "$WORK/out" "$WORK/cp"; sync
   t0=$(now)
@@ -40,12 +40,17 @@ for t in 1 2; do
   sync
   # cp of the same output bytes (page cache warm, as the input was for convert).
   mkdir -p "$WORK/cp"
-  c0=$(now); cp "$WORK"/out/*.safetensors "$WORK/cp/"; c1=$(now); sync; c2=$(now)
+  c0=$(now); /usr/bin/time -f "%U %S" -o "$WORK/cptime.txt" cp "$WORK"/out/*.safetensors "$WORK/cp/"; c1=$(now); sync; c2=$(now)
   conv=$(secs "$t0" "$t1"); cps=$(secs "$c0" "$c1"); cpss=$(secs "$c0" "$c2")
-  python3 - "$t" "$conv" "$cps" "$cpss" "$out_bytes" "$rss_kb" <<'PY'
+  # CPU seconds (user + system) of both: on a loaded shared machine the wall
+  # times mostly measure the scheduler; the CPU times measure the work.
+  conv_cpu=$(awk -F: '/User time|System time/ {s += $2} END {print s}' "$WORK/time.txt")
+  cp_cpu=$(awk '{print $1 + $2}' "$WORK/cptime.txt")
+  python3 - "$t" "$conv" "$cps" "$cpss" "$out_bytes" "$rss_kb" "$conv_cpu" "$cp_cpu" <<'PY'
 import sys
-t, conv, cp, cps, out, rss = sys.argv[1], *map(float, sys.argv[2:])
-print(f"{t:<9} {conv:10.2f} {out / conv / 1e9:10.2f} {cp:9.2f} {cps:9.2f} {conv / cp:12.2f} {conv / cps:12.2f} {rss / 1024:8.0f} MiB")
+t, conv, cp, cps, out, rss, ccpu, cpcpu = sys.argv[1], *map(float, sys.argv[2:])
+print(f"{t:<9} {conv:10.2f} {out / conv / 1e9:10.2f} {cp:9.2f} {cps:9.2f} {conv / cp:12.2f} {conv / cps:12.2f} {rss / 1024:8.0f} MiB"
+      f" {ccpu:9.2f} {cpcpu:9.2f} {ccpu / cpcpu:10.2f}")
 PY
 done
 echo

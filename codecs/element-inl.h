@@ -523,7 +523,8 @@ HWY_NOINLINE void Decode16Loop(const uint16_t* HWY_RESTRICT in, void* HWY_RESTRI
 
 // max over i of |in[i]| as float bits (non-negative int32 order = float order;
 // NaN bit patterns are above inf's 0x7F800000).
-HWY_NOINLINE uint32_t MaxAbsBitsLoop(const float* HWY_RESTRICT in, size_t n) {
+// inline: codecs/fp8_scale.cc includes this header too (one definition per target).
+inline HWY_NOINLINE uint32_t MaxAbsBitsLoop(const float* HWY_RESTRICT in, size_t n) {
   const hn::ScalableTag<int32_t> di;
   const hn::Rebind<float, decltype(di)> df;
   const size_t N = hn::Lanes(di);

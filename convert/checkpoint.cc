@@ -60,6 +60,7 @@ Result<Checkpoint> OpenSharded(const std::string& given, const fs::path& index_p
   // 1. Open every shard the index names (sorted by file name).
   std::vector<std::string> files = index.files();
   std::sort(files.begin(), files.end());
+  ck.tensors.reserve(index.weight_map.size());
   for (const std::string& name : files) {
     const fs::path p = index_path.parent_path() / name;
     std::error_code ec;
@@ -69,31 +70,35 @@ Result<Checkpoint> OpenSharded(const std::string& given, const fs::path& index_p
     BITSMITH_RETURN_IF_ERROR(AddSafetensorsFile(ck, p.string()));
   }
 
-  // 2. Cross-check the weight_map against the shards' headers.
-  std::unordered_map<std::string, size_t> where;  // tensor -> index in ck.tensors
+  // 2. Cross-check the weight_map against the shards' headers (hash maps of
+  //    views into the names: no per-tensor copies; 92 k entries for DeepSeek-V3).
+  std::unordered_map<std::string_view, size_t> where;  // tensor -> index in ck.tensors
+  where.reserve(ck.tensors.size());
   for (size_t i = 0; i < ck.tensors.size(); ++i) {
     auto [it, fresh] = where.emplace(ck.tensors[i].name, i);
     if (!fresh)
       return MakeError(ErrorKind::kBadInput, "tensor '{}' is in two shards: {} and {}", ck.tensors[i].name,
                        ck.files[ck.tensors[it->second].file_index], ck.files[ck.tensors[i].file_index]);
   }
-  std::unordered_set<std::string> listed;
+  // Shard name -> index in ck.files (`files` was opened in this order).
+  std::unordered_map<std::string_view, int> shard_index;
+  for (size_t k = 0; k < files.size(); ++k) shard_index.emplace(files[k], static_cast<int>(k));
+  std::vector<uint8_t> listed(ck.tensors.size(), 0);
   for (const auto& [tensor, file] : index.weight_map) {
-    listed.insert(tensor);
     auto it = where.find(tensor);
-    const std::string shard = (index_path.parent_path() / file).string();
     if (it == where.end())
       return MakeError(ErrorKind::kBadInput, "{}: the index maps tensor '{}' to {}, which has no such tensor",
                        ck.index_path, tensor, file);
-    if (ck.files[ck.tensors[it->second].file_index] != shard)
+    listed[it->second] = 1;
+    const int in_file = ck.tensors[it->second].file_index;
+    if (in_file != shard_index.at(file))
       return MakeError(ErrorKind::kBadInput, "{}: the index maps tensor '{}' to {}, but it is in {}",
-                       ck.index_path, tensor, file,
-                       fs::path(ck.files[ck.tensors[it->second].file_index]).filename().string());
+                       ck.index_path, tensor, file, fs::path(ck.files[in_file]).filename().string());
   }
   size_t unlisted = 0;
   std::string first_unlisted;
-  for (const TensorInfo& t : ck.tensors)
-    if (!listed.count(t.name) && unlisted++ == 0) first_unlisted = t.name;
+  for (size_t i = 0; i < ck.tensors.size(); ++i)
+    if (!listed[i] && unlisted++ == 0) first_unlisted = ck.tensors[i].name;
   if (unlisted)
     ck.warnings.push_back(fmt::format("{}: {} tensor(s) in the shards are not in the index (first: '{}'); "
                                       "they are included",
@@ -101,6 +106,10 @@ Result<Checkpoint> OpenSharded(const std::string& given, const fs::path& index_p
   if (index.total_size && *index.total_size != ck.tensor_bytes())
     ck.warnings.push_back(fmt::format("{}: metadata.total_size is {} but the shards hold {} bytes of tensors",
                                       ck.index_path, *index.total_size, ck.tensor_bytes()));
+  // The weight_map has served (92 k string pairs for DeepSeek-V3): keep the
+  // index's metadata only.
+  index.weight_map.clear();
+  index.weight_map.shrink_to_fit();
   ck.index = std::move(index);
   return ck;
 }

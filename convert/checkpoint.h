@@ -42,7 +42,9 @@ struct Checkpoint {
                                     // tensor-info order (GGUF)
 
   // safetensors: each shard's header (its `tensors` moved into `tensors` above)
-  // and the index of a sharded checkpoint.
+  // and the index of a sharded checkpoint: its metadata and total_size; the
+  // weight_map is checked against the shards' headers and then released
+  // (empty here).
   std::vector<SafetensorsFile> shards;
   std::optional<SafetensorsIndex> index;
   std::string index_path;

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "convert/digest.h"
 #include "convert/manifest.h"
 #include "convert/pipeline.h"
 
@@ -25,7 +26,7 @@ class FileSink final : public ChunkSink {
     const TensorPlan& p = plans_[plan];
     const uint64_t abs = (part == 0 ? p.out_offset : p.out_scale_offset) + offset;
     BITSMITH_RETURN_IF_ERROR(out_.WriteAt(abs, bytes));
-    digest_.fetch_add(HashBytes(bytes, abs), std::memory_order_relaxed);
+    digest_.fetch_add(DigestBytes(bytes, abs), std::memory_order_relaxed);
     return Status::Ok();
   }
   uint64_t digest() const { return digest_.load(); }
@@ -70,7 +71,7 @@ Result<uint64_t> WriteWeightFile(const ConversionPlan& plan, const OutputFilePla
   po.progress = ctl.progress ? &ctl.progress->done : nullptr;
   po.cancel = ctl.cancel;
   BITSMITH_RETURN_IF_ERROR(RunPlans(plan.tensors, f.tensors, plan.input.tensors, inputs, sink, po));
-  const uint64_t digest = sink.digest() + HashBytes(f.planned.header, 0);
+  const uint64_t digest = sink.digest() + DigestBytes(f.planned.header, 0);
   BITSMITH_RETURN_IF_ERROR(out.Commit());
   return digest;
 }

@@ -128,9 +128,12 @@ Result<Fp8Match> MatchFp8(std::span<const TensorInfo> tensors, const nlohmann::o
   m.scaled_of.assign(tensors.size(), -1);
   m.scale_for.assign(tensors.size(), -1);
   std::unordered_map<std::string_view, size_t> by_name;
+  by_name.reserve(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) by_name.emplace(tensors[i].name, i);
-  auto find = [&](const std::string& n) -> long {
-    auto it = by_name.find(n);
+  std::string key;  // reused: no allocation per lookup
+  auto find = [&](std::string_view base, std::string_view suffix) -> long {
+    key.assign(base).append(suffix);
+    auto it = by_name.find(key);
     return it == by_name.end() ? -1 : static_cast<long>(it->second);
   };
 
@@ -140,9 +143,9 @@ Result<Fp8Match> MatchFp8(std::span<const TensorInfo> tensors, const nlohmann::o
     if (!IsFp8(w)) continue;
     any_fp8 = true;
     // 1. The companion: "<w>_scale_inv" (block-scaled) first, then "<w>_scale".
-    long s = find(w.name + std::string(kScaleInv));
+    long s = find(w.name, kScaleInv);
     const bool inv = s >= 0;
-    if (!inv) s = find(w.name + std::string(kScale));
+    if (!inv) s = find(w.name, kScale);
     if (s < 0) {
       m.unscaled.push_back(i);
       continue;
@@ -191,8 +194,7 @@ Result<Fp8Match> MatchFp8(std::span<const TensorInfo> tensors, const nlohmann::o
     if (EndsWith(n, kScaleInv) || EndsWith(n, ".weight_scale")) {
       m.orphans.push_back(i);
     } else if (EndsWith(n, kInputScale)) {
-      const std::string base = std::string(n.substr(0, n.size() - kInputScale.size())) + ".weight";
-      const long w = find(base);
+      const long w = find(n.substr(0, n.size() - kInputScale.size()), ".weight");
       if (w >= 0 && m.scaled_of[static_cast<size_t>(w)] >= 0) m.input_scales.push_back(i);
     }
   }

@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "convert/file_io.h"
-#include "convert/pipeline.h"  // HashBytes
+#include "convert/digest.h"
 
 namespace bitsmith {
 namespace fs = std::filesystem;
@@ -33,7 +33,13 @@ Result<Manifest> ParseManifest(const std::string& text, const std::string& name)
                      name, what);
   };
   if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
-  if (!j.contains("bitsmith_manifest") || j["bitsmith_manifest"] != 1) return bad("no bitsmith_manifest: 1");
+  if (!j.contains("bitsmith_manifest") || !j["bitsmith_manifest"].is_number_unsigned())
+    return bad(fmt::format("no bitsmith_manifest: {}", kManifestVersion));
+  // Version 1 recorded HashBytes digests (before DigestBytes): such a run is
+  // not resumable, and an empty manifest makes --resume start afresh.
+  if (j["bitsmith_manifest"] == 1) return Manifest{};
+  if (j["bitsmith_manifest"] != kManifestVersion)
+    return bad(fmt::format("version {}, this bitsmith writes {}", j["bitsmith_manifest"].dump(), kManifestVersion));
   if (!j.contains("job") || !j["job"].is_string()) return bad("no job key");
   if (!j.contains("files") || !j["files"].is_object()) return bad("no files object");
   Manifest m;
@@ -55,7 +61,7 @@ Result<Manifest> ParseManifest(const std::string& text, const std::string& name)
 
 std::string ManifestText(const Manifest& m) {
   nlohmann::ordered_json j;
-  j["bitsmith_manifest"] = 1;
+  j["bitsmith_manifest"] = kManifestVersion;
   j["job"] = m.job;
   j["files"] = nlohmann::ordered_json::object();
   for (const auto& [k, e] : m.files) j["files"][k] = {{"size", e.size}, {"digest", fmt::format("{:016x}", e.digest)}};
@@ -154,7 +160,7 @@ Result<uint64_t> RecomputeDigest(const std::string& path, const std::vector<Dige
   for (const DigestPiece& p : pieces) {
     buf.resize(static_cast<size_t>(p.bytes));
     BITSMITH_RETURN_IF_ERROR(f.ReadAt(p.offset, buf));
-    sum += HashBytes(buf, p.offset);
+    sum += DigestBytes(buf, p.offset);
   }
   return sum;
 }

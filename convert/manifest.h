@@ -5,7 +5,7 @@
 //                   so a second conversion into the same OUT is refused while
 //                   the first is alive, and the lock of a killed run is stale
 //                   (the kernel released it) and simply taken over;
-//   manifest.json   {"bitsmith_manifest": 1, "job": "<key of the conversion>",
+//   manifest.json   {"bitsmith_manifest": 2, "job": "<key of the conversion>",
 //                    "files": {"<name>": {"size": N, "digest": "<hex>"}}}
 //                   one entry per output shard already renamed into OUT;
 //   <name>          the temporaries of shards being written.
@@ -27,6 +27,9 @@
 namespace bitsmith {
 
 inline constexpr std::string_view kPartialDirName = ".bitsmith-partial";
+// 2: digests are DigestBytes (convert/digest.h). A version-1 manifest (HashBytes
+// digests) reads as empty: --resume then starts the conversion afresh.
+inline constexpr int kManifestVersion = 2;
 
 struct ManifestEntry {
   uint64_t size = 0;
@@ -76,7 +79,7 @@ class PartialDir {
   int fd_ = -1;
 };
 
-// The digest the manifest records: the sum (mod 2^64) of HashBytes over the
+// The digest the manifest records: the sum (mod 2^64) of DigestBytes over the
 // pieces the pipeline wrote (header + one per work item part), each seeded with
 // its absolute offset -- order-independent, so threads can add as they go.
 // RecomputeDigest reads a finished file back piece by piece.

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "codecs/element.h"
+#include "codecs/fp8_scale.h"
 #include "codecs/parallel.h"  // ResolveThreads
 #include "convert/fp8.h"
 
@@ -92,7 +93,8 @@ class Runner {
  public:
   Runner(std::span<const TensorPlan> plans, std::span<const TensorInfo> inputs, const InputSet& files,
          ChunkSink& sink, const PipelineOptions& o)
-      : plans_(plans), inputs_(inputs), files_(files), sink_(sink), o_(o), scales_(plans.size()) {}
+      : plans_(plans), inputs_(inputs), files_(files), sink_(sink), o_(o), scales_(plans.size()),
+        normal_(plans.size(), 0) {}
 
   Status LoadScales(std::span<const size_t> which) {
     for (size_t k : which) {
@@ -104,6 +106,8 @@ class Runner {
       if (v.size() != p.grid.Count(Rows(p)))
         return MakeError(ErrorKind::kBadInput, "'{}': {} scales but the weight needs {}", s.name, v.size(),
                          p.grid.Count(Rows(p)));
+      // The fused row kernel needs finite, non-zero scales (the usual case).
+      normal_[k] = std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x) && x != 0.0f; });
       scales_[k] = std::move(v);
     }
     return Status::Ok();
@@ -176,9 +180,27 @@ class Runner {
     const uint64_t cols = Cols(p), n = (r1 - r0) * cols;
     uint8_t* in = Grow(b.in, n);
     BITSMITH_RETURN_IF_ERROR(Read(Src(p), r0 * cols, n, in));
-    BITSMITH_RETURN_IF_ERROR(CheckCodes(p, in, r0, n));
-    const std::vector<float>& sc = scales_[&p - plans_.data()];
+    const size_t k = static_cast<size_t>(&p - plans_.data());
+    const std::vector<float>& sc = scales_[k];
     const uint64_t es = ElemBytes(to);
+    if (o_.impl == Impl::kSimd && (p.scale < 0 || normal_[k])) {
+      // The fused kernel: each row in one call (decode x scale -> target, one
+      // scale per bn columns), the NaN-code check folded in; on a NaN code,
+      // CheckCodes names the first one (nothing of the chunk is written).
+      const ScaledTarget target = to == DType::kBF16 ? ScaledTarget::kBF16
+                                  : to == DType::kF16 ? ScaledTarget::kF16 : ScaledTarget::kF32;
+      static constexpr float kOne = 1.0f;  // --unscaled cast: scale 1 for the whole row
+      bool nonfinite = false;
+      for (uint64_t r = r0; r < r1; ++r) {
+        const float* srow = p.scale < 0 ? &kOne : sc.data() + p.grid.Index(r, 0);
+        nonfinite |= DecodeScaledRow(Elem(*p.from), in + (r - r0) * cols, static_cast<size_t>(cols), srow,
+                                     static_cast<size_t>(p.scale < 0 ? cols : p.grid.bn), target,
+                                     static_cast<uint8_t*>(out) + (r - r0) * cols * es);
+      }
+      if (nonfinite) BITSMITH_RETURN_IF_ERROR(CheckCodes(p, in, r0, n));
+      return Status::Ok();
+    }
+    BITSMITH_RETURN_IF_ERROR(CheckCodes(p, in, r0, n));
     for (uint64_t r = r0; r < r1; ++r) {
       const uint8_t* row = in + (r - r0) * cols;
       uint8_t* orow = static_cast<uint8_t*>(out) + (r - r0) * cols * es;
@@ -310,6 +332,7 @@ class Runner {
   ChunkSink& sink_;
   const PipelineOptions& o_;
   std::vector<std::vector<float>> scales_;
+  std::vector<uint8_t> normal_;  // per plan: every scale finite and non-zero
 };
 
 // Approximate buffer bytes one thread needs for an item.

@@ -66,6 +66,14 @@ struct SafetensorsFile {
   std::vector<TensorInfo> tensors;                             // sorted by data offset
 };
 
+namespace detail {
+// Test hook: when true, ReadSafetensors and ParseSafetensorsIndex skip their
+// fast scanners (plain headers / indexes) and parse everything with the
+// validating nlohmann SAX parsers, so tests can check that both paths give
+// the same results. Never set in normal use.
+inline bool g_safetensors_slow_path = false;
+}  // namespace detail
+
 // Reads and validates the header of a safetensors file. Never reads tensor data;
 // allocates at most the header (<= kSafetensorsMaxHeader and <= the file size).
 // Errors (kBadInput, kUnsupported for an unknown dtype) name the file and tensor.
