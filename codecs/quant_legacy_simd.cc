@@ -30,6 +30,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>  // std::memcpy, std::memset
+#include <type_traits>  // std::conditional_t
 
 #include "codecs/quant_k-inl.h"  // per-target lane-wise searches (bitsmith::kquant::HWY_NAMESPACE)
 #include "codecs/quant_legacy.h"
@@ -329,6 +330,25 @@ HWY_INLINE float Q8Levels(const float* HWY_RESTRICT x, int8_t* HWY_RESTRICT qs, 
 }
 
 // ===========================================================================
+// q4_0 q5_0 q4_1 q5_1 as one row each: the level count of the plain and imatrix
+// paths (nmax), affine (d and m: q4_1/q5_1) or symmetric (d only), and the
+// fifth bit of q5_0/q5_1 in qh. One kernel per path serves all four; `if
+// constexpr` picks each type's steps, so the float operations and their order
+// are those of the type's own ggml function.
+// ===========================================================================
+enum class LegacyKind { kQ4_0, kQ5_0, kQ4_1, kQ5_1 };
+
+template <LegacyKind kKind>
+struct KindTraits {
+  static constexpr bool kAffine = kKind == LegacyKind::kQ4_1 || kKind == LegacyKind::kQ5_1;
+  static constexpr bool kFiveBit = kKind == LegacyKind::kQ5_0 || kKind == LegacyKind::kQ5_1;
+  // q4_0 8, q5_0 16 (levels nmax + x/d, x/d in [-nmax, nmax)); q4_1 15, q5_1 31.
+  static constexpr int kNmax = kAffine ? (kFiveBit ? 31 : 15) : (kFiveBit ? 16 : 8);
+  using Block = std::conditional_t<kAffine, std::conditional_t<kFiveBit, BlockQ5_1, BlockQ4_1>,
+                                   std::conditional_t<kFiveBit, BlockQ5_0, BlockQ4_0>>;
+};
+
+// ===========================================================================
 // Imatrix paths: one 32-element block per lane.
 //
 // ggml (quantize_row_q4_0_impl ... q5_1_impl), per row:
@@ -342,7 +362,6 @@ HWY_INLINE float Q8Levels(const float* HWY_RESTRICT x, int8_t* HWY_RESTRICT qs, 
 // mul/add/sqrt/div are exact per lane, no FMA); step 1 is a scalar sequential
 // sum per row, computed once; step 4 is the scalar packers of formats/.
 // ===========================================================================
-enum class ImatrixKind { kQ4_0, kQ5_0, kQ4_1, kQ5_1 };
 
 // Step 1 (RowSigma2 of the reference: the same sequential float sum).
 inline float RowSigma2Seq(const float* x, int64_t n_per_row) {
@@ -351,12 +370,12 @@ inline float RowSigma2Seq(const float* x, int64_t n_per_row) {
   return sum_x2 / static_cast<float>(n_per_row);
 }
 
-template <ImatrixKind kKind>
+template <LegacyKind kKind>
 void QuantizeImatrixLanes(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
                           const float* HWY_RESTRICT imatrix) {
-  constexpr bool kAffine = kKind == ImatrixKind::kQ4_1 || kKind == ImatrixKind::kQ5_1;
-  constexpr int kNmax = kKind == ImatrixKind::kQ4_0 ? 8 : kKind == ImatrixKind::kQ5_0 ? 16
-                        : kKind == ImatrixKind::kQ4_1 ? 15 : 31;
+  using T = KindTraits<kKind>;
+  constexpr bool kAffine = T::kAffine;
+  constexpr int kNmax = T::kNmax;
   const kq::DF d;
   const kq::DI di;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
@@ -410,25 +429,11 @@ void QuantizeImatrixLanes(const float* HWY_RESTRICT src, void* dst, int64_t nrow
     for (int64_t b = 0; b < valid; ++b) {
       uint8_t L[kQK_Legacy];
       for (int j = 0; j < kQK_Legacy; ++j) L[j] = static_cast<uint8_t>(levels[j * N + b]);
-      if constexpr (kKind == ImatrixKind::kQ4_0) {
-        BlockQ4_0& blk = static_cast<BlockQ4_0*>(dst)[b0 + b];
-        blk.d.set_f32(scale_lanes[b]);
-        PackNibbles32(L, blk.qs);
-      } else if constexpr (kKind == ImatrixKind::kQ5_0) {
-        BlockQ5_0& blk = static_cast<BlockQ5_0*>(dst)[b0 + b];
-        blk.d.set_f32(scale_lanes[b]);
-        PackQ5Levels(L, blk.qs, blk.qh);
-      } else if constexpr (kKind == ImatrixKind::kQ4_1) {
-        BlockQ4_1& blk = static_cast<BlockQ4_1*>(dst)[b0 + b];
-        blk.d.set_f32(scale_lanes[b]);
-        blk.m.set_f32(min_lanes[b]);
-        PackNibbles32(L, blk.qs);
-      } else {
-        BlockQ5_1& blk = static_cast<BlockQ5_1*>(dst)[b0 + b];
-        blk.d.set_f32(scale_lanes[b]);
-        blk.m.set_f32(min_lanes[b]);
-        PackQ5Levels(L, blk.qs, blk.qh);
-      }
+      typename T::Block& blk = static_cast<typename T::Block*>(dst)[b0 + b];
+      blk.d.set_f32(scale_lanes[b]);
+      if constexpr (kAffine) blk.m.set_f32(min_lanes[b]);
+      if constexpr (T::kFiveBit) PackQ5Levels(L, blk.qs, blk.qh);
+      else PackNibbles32(L, blk.qs);
     }
   }
   ZeroUpper();
@@ -439,86 +444,42 @@ void QuantizeImatrixLanes(const float* HWY_RESTRICT src, void* dst, int64_t nrow
 // sequence of blocks; the imatrix paths row by row (sigma2 is per row).
 // ===========================================================================
 
-void QuantizeQ4_0Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
-                      const float* imatrix) {
-  if (imatrix != nullptr) return QuantizeImatrixLanes<ImatrixKind::kQ4_0>(src, dst, nrows, n_per_row, imatrix);
-  auto* y = static_cast<BlockQ4_0*>(dst);
+// The plain path of q4_0 / q5_0 / q4_1 / q5_1 (quantize_row_q4_0_ref ...
+// q5_1_ref); with an imatrix, QuantizeImatrixLanes. Blocks are visited in
+// order; at the first block of each batch of N the batch's scales come from
+// SymmetricScalesBatch / AffineScalesBatch, then each block stores its fp16 d
+// (and m), computes its levels (step 3) and packs them: nibble pairs, plus the
+// fifth bits in qh for q5_0/q5_1.
+template <LegacyKind kKind>
+void QuantizeLegacyLanes(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
+                         const float* imatrix) {
+  using T = KindTraits<kKind>;
+  if (imatrix != nullptr) return QuantizeImatrixLanes<kKind>(src, dst, nrows, n_per_row, imatrix);
+  auto* y = static_cast<typename T::Block*>(dst);
   VI q[kMaxVecs];
   const int64_t nblocks = nrows * (n_per_row / kQK_Legacy);
   const int64_t N = static_cast<int64_t>(hn::Lanes(kq::DF()));
   HWY_ALIGN float dl[kq::kMaxN], idl[kq::kMaxN];
-  for (int64_t b0 = 0; b0 < nblocks; b0 += N) {
-    const int64_t valid = nblocks - b0 < N ? nblocks - b0 : N;
-    SymmetricScalesBatch<8>(src + b0 * kQK_Legacy, valid, dl, idl);
-    for (int64_t b = 0; b < valid; ++b) {
-      const int64_t i = b0 + b;
+  [[maybe_unused]] HWY_ALIGN float minl[kq::kMaxN];  // affine kinds only
+  int64_t b = N - 1;  // lane of block i in its batch (no division per block)
+  for (int64_t i = 0; i < nblocks; ++i) {
+    if (++b == N) b = 0;
+    const float* x = src + i * kQK_Legacy;
+    if constexpr (T::kAffine) {
+      if (b == 0) AffineScalesBatch<T::kNmax>(x, nblocks - i < N ? nblocks - i : N, dl, idl, minl);
       y[i].d.set_f32(dl[b]);
-      SymmetricLevelsWithScale<8>(src + i * kQK_Legacy, idl[b], q);
-      PackNibbles<false>(q, y[i].qs);
+      y[i].m.set_f32(minl[b]);
+      AffineLevelsWithScale<T::kNmax>(x, dl[b], idl[b], minl[b], q);
+    } else {
+      if (b == 0) SymmetricScalesBatch<T::kNmax>(x, nblocks - i < N ? nblocks - i : N, dl, idl);
+      y[i].d.set_f32(dl[b]);
+      SymmetricLevelsWithScale<T::kNmax>(x, idl[b], q);
     }
-  }
-  ZeroUpper();
-}
-
-void QuantizeQ5_0Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
-                      const float* imatrix) {
-  if (imatrix != nullptr) return QuantizeImatrixLanes<ImatrixKind::kQ5_0>(src, dst, nrows, n_per_row, imatrix);
-  auto* y = static_cast<BlockQ5_0*>(dst);
-  VI q[kMaxVecs];
-  const int64_t nblocks = nrows * (n_per_row / kQK_Legacy);
-  const int64_t N = static_cast<int64_t>(hn::Lanes(kq::DF()));
-  HWY_ALIGN float dl[kq::kMaxN], idl[kq::kMaxN];
-  int64_t b = N - 1;  // lane of block i in its batch (no division per block)
-  for (int64_t i = 0; i < nblocks; ++i) {
-    if (++b == N) b = 0;
-    if (b == 0) SymmetricScalesBatch<16>(src + i * kQK_Legacy, nblocks - i < N ? nblocks - i : N, dl, idl);
-    y[i].d.set_f32(dl[b]);
-    SymmetricLevelsWithScale<16>(src + i * kQK_Legacy, idl[b], q);
-    PackNibbles<true>(q, y[i].qs);
-    const uint32_t qh = HighBits(q);
-    std::memcpy(y[i].qh, &qh, 4);  // little-endian host
-  }
-  ZeroUpper();
-}
-
-void QuantizeQ4_1Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
-                      const float* imatrix) {
-  if (imatrix != nullptr) return QuantizeImatrixLanes<ImatrixKind::kQ4_1>(src, dst, nrows, n_per_row, imatrix);
-  auto* y = static_cast<BlockQ4_1*>(dst);
-  VI q[kMaxVecs];
-  const int64_t nblocks = nrows * (n_per_row / kQK_Legacy);
-  const int64_t N = static_cast<int64_t>(hn::Lanes(kq::DF()));
-  HWY_ALIGN float dl[kq::kMaxN], idl[kq::kMaxN], minl[kq::kMaxN];
-  int64_t b = N - 1;  // lane of block i in its batch (no division per block)
-  for (int64_t i = 0; i < nblocks; ++i) {
-    if (++b == N) b = 0;
-    if (b == 0) AffineScalesBatch<15>(src + i * kQK_Legacy, nblocks - i < N ? nblocks - i : N, dl, idl, minl);
-    y[i].d.set_f32(dl[b]);
-    y[i].m.set_f32(minl[b]);
-    AffineLevelsWithScale<15>(src + i * kQK_Legacy, dl[b], idl[b], minl[b], q);
-    PackNibbles<false>(q, y[i].qs);
-  }
-  ZeroUpper();
-}
-
-void QuantizeQ5_1Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
-                      const float* imatrix) {
-  if (imatrix != nullptr) return QuantizeImatrixLanes<ImatrixKind::kQ5_1>(src, dst, nrows, n_per_row, imatrix);
-  auto* y = static_cast<BlockQ5_1*>(dst);
-  VI q[kMaxVecs];
-  const int64_t nblocks = nrows * (n_per_row / kQK_Legacy);
-  const int64_t N = static_cast<int64_t>(hn::Lanes(kq::DF()));
-  HWY_ALIGN float dl[kq::kMaxN], idl[kq::kMaxN], minl[kq::kMaxN];
-  int64_t b = N - 1;  // lane of block i in its batch (no division per block)
-  for (int64_t i = 0; i < nblocks; ++i) {
-    if (++b == N) b = 0;
-    if (b == 0) AffineScalesBatch<31>(src + i * kQK_Legacy, nblocks - i < N ? nblocks - i : N, dl, idl, minl);
-    y[i].d.set_f32(dl[b]);
-    y[i].m.set_f32(minl[b]);
-    AffineLevelsWithScale<31>(src + i * kQK_Legacy, dl[b], idl[b], minl[b], q);
-    PackNibbles<true>(q, y[i].qs);
-    const uint32_t qh = HighBits(q);
-    std::memcpy(y[i].qh, &qh, 4);
+    PackNibbles<T::kFiveBit>(q, y[i].qs);
+    if constexpr (T::kFiveBit) {
+      const uint32_t qh = HighBits(q);
+      std::memcpy(y[i].qh, &qh, 4);  // little-endian host
+    }
   }
   ZeroUpper();
 }
@@ -598,62 +559,46 @@ HWY_INLINE VI HighBit(uint32_t qh, int e) {
   return hn::ShiftLeft<4>(hn::And(hn::BitCast(di, shifted), hn::Set(di, 1)));
 }
 
-void DequantizeQ4_0Impl(const void* src, float* HWY_RESTRICT y, int64_t n) {
+// q4_0 / q5_0: y = float(q - nmax) * d (dequantize_row_q4_0 / q5_0);
+// q4_1 / q5_1: y = float(q) * d + m (dequantize_row_q4_1 / q5_1). q is the
+// nibble, with bit 4 from qh for q5_0/q5_1.
+template <LegacyKind kKind>
+void DequantizeLegacyLanes(const void* src, float* HWY_RESTRICT y, int64_t n) {
+  using T = KindTraits<kKind>;
   const DF df;
   const DI di;
   const int N = static_cast<int>(hn::Lanes(df));
-  const auto* x = static_cast<const BlockQ4_0*>(src);
+  const auto* x = static_cast<const typename T::Block*>(src);
   for (int64_t i = 0; i < n / kQK_Legacy; ++i, y += kQK_Legacy) {
     const VF d = hn::Set(df, x[i].d.f32());
-    for (int e = 0; e < kQK_Legacy; e += N)
-      hn::StoreU(hn::Mul(hn::ConvertTo(df, hn::Sub(LoadNibbles(x[i].qs, e), hn::Set(di, 8))), d),
-                 df, y + e);
-  }
-  ZeroUpper();
-}
-
-void DequantizeQ4_1Impl(const void* src, float* HWY_RESTRICT y, int64_t n) {
-  const DF df;
-  const int N = static_cast<int>(hn::Lanes(df));
-  const auto* x = static_cast<const BlockQ4_1*>(src);
-  for (int64_t i = 0; i < n / kQK_Legacy; ++i, y += kQK_Legacy) {
-    const VF d = hn::Set(df, x[i].d.f32()), m = hn::Set(df, x[i].m.f32());
-    for (int e = 0; e < kQK_Legacy; e += N)
-      hn::StoreU(hn::Add(hn::Mul(hn::ConvertTo(df, LoadNibbles(x[i].qs, e)), d), m), df, y + e);
-  }
-  ZeroUpper();
-}
-
-void DequantizeQ5_0Impl(const void* src, float* HWY_RESTRICT y, int64_t n) {
-  const DF df;
-  const DI di;
-  const int N = static_cast<int>(hn::Lanes(df));
-  const auto* x = static_cast<const BlockQ5_0*>(src);
-  for (int64_t i = 0; i < n / kQK_Legacy; ++i, y += kQK_Legacy) {
-    const VF d = hn::Set(df, x[i].d.f32());
-    const uint32_t qh = LoadQh(x[i].qh);
+    [[maybe_unused]] VF m = hn::Zero(df);
+    if constexpr (T::kAffine) m = hn::Set(df, x[i].m.f32());
+    [[maybe_unused]] uint32_t qh = 0;
+    if constexpr (T::kFiveBit) qh = LoadQh(x[i].qh);
     for (int e = 0; e < kQK_Legacy; e += N) {
-      const VI q = hn::Or(LoadNibbles(x[i].qs, e), HighBit(qh, e));
-      hn::StoreU(hn::Mul(hn::ConvertTo(df, hn::Sub(q, hn::Set(di, 16))), d), df, y + e);
+      VI q = LoadNibbles(x[i].qs, e);
+      if constexpr (T::kFiveBit) q = hn::Or(q, HighBit(qh, e));
+      if constexpr (T::kAffine) hn::StoreU(hn::Add(hn::Mul(hn::ConvertTo(df, q), d), m), df, y + e);
+      else hn::StoreU(hn::Mul(hn::ConvertTo(df, hn::Sub(q, hn::Set(di, T::kNmax))), d), df, y + e);
     }
   }
   ZeroUpper();
 }
 
-void DequantizeQ5_1Impl(const void* src, float* HWY_RESTRICT y, int64_t n) {
-  const DF df;
-  const int N = static_cast<int>(hn::Lanes(df));
-  const auto* x = static_cast<const BlockQ5_1*>(src);
-  for (int64_t i = 0; i < n / kQK_Legacy; ++i, y += kQK_Legacy) {
-    const VF d = hn::Set(df, x[i].d.f32()), m = hn::Set(df, x[i].m.f32());
-    const uint32_t qh = LoadQh(x[i].qh);
-    for (int e = 0; e < kQK_Legacy; e += N) {
-      const VI q = hn::Or(LoadNibbles(x[i].qs, e), HighBit(qh, e));
-      hn::StoreU(hn::Add(hn::Mul(hn::ConvertTo(df, q), d), m), df, y + e);
-    }
+// The exported kernels of the four kinds (named, for HWY_EXPORT).
+#define BITSMITH_LEGACY_KIND_KERNELS(Name)                                                     \
+  void Quantize##Name##Impl(const float* HWY_RESTRICT src, void* dst, int64_t nrows,          \
+                            int64_t n_per_row, const float* imatrix) {                        \
+    QuantizeLegacyLanes<LegacyKind::k##Name>(src, dst, nrows, n_per_row, imatrix);           \
+  }                                                                                          \
+  void Dequantize##Name##Impl(const void* src, float* HWY_RESTRICT y, int64_t n) {            \
+    DequantizeLegacyLanes<LegacyKind::k##Name>(src, y, n);                                   \
   }
-  ZeroUpper();
-}
+BITSMITH_LEGACY_KIND_KERNELS(Q4_0)
+BITSMITH_LEGACY_KIND_KERNELS(Q5_0)
+BITSMITH_LEGACY_KIND_KERNELS(Q4_1)
+BITSMITH_LEGACY_KIND_KERNELS(Q5_1)
+#undef BITSMITH_LEGACY_KIND_KERNELS
 
 // y = float(qs) * d for q8_0 / q8_1 (kStride = block bytes, qs at kOffset).
 template <int kStride, int kOffset>
