@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bench/registry.h"
+#include "bench/workload.h"
 #include "codecs/element.h"
 #include "codecs/parallel.h"
 
@@ -45,64 +46,36 @@ Workload DecodeFp8ToBF16(const Config& c) {
   const size_t n = Elements(c, 2);
   auto in = RandomCodes(n, ElementFormatId::kE4M3FN);
   auto out = std::make_shared<std::vector<uint16_t>>(n, 1);
-  Workload w;
-  w.bytes_read = n;
-  w.bytes_written = 2 * n;
-  w.elements = n;
-  w.run = [in, out, n](int threads) {
-    ParallelFor(n, size_t{1} << 16, threads, [&](size_t b, size_t e) {
-      DecodeE4M3FNToBF16(in->data() + b, out->data() + b, e - b);
-    });
-  };
-  return w;
+  return ChunkedWorkload(n, 1, 2, [in, out](size_t b, size_t e) {
+    DecodeE4M3FNToBF16(in->data() + b, out->data() + b, e - b);
+  });
 }
 
 Workload DecodeFp8ToF32(const Config& c) {
   const size_t n = Elements(c, 4);
   auto in = RandomCodes(n, ElementFormatId::kE4M3FN);
   auto out = std::make_shared<std::vector<float>>(n, 1.0f);
-  Workload w;
-  w.bytes_read = n;
-  w.bytes_written = 4 * n;
-  w.elements = n;
-  w.run = [in, out, n](int threads) {
-    ParallelFor(n, size_t{1} << 16, threads, [&](size_t b, size_t e) {
-      DecodeE4M3FNToF32(in->data() + b, out->data() + b, e - b);
-    });
-  };
-  return w;
+  return ChunkedWorkload(n, 1, 4, [in, out](size_t b, size_t e) {
+    DecodeE4M3FNToF32(in->data() + b, out->data() + b, e - b);
+  });
 }
 
 Workload EncodeToFp8(const Config& c) {
   const size_t n = Elements(c, 4);
   auto in = RandomWeights(n);
   auto out = std::make_shared<std::vector<uint8_t>>(n, 1);
-  Workload w;
-  w.bytes_read = 4 * n;
-  w.bytes_written = n;
-  w.elements = n;
-  w.run = [in, out, n](int threads) {
-    ParallelFor(n, size_t{1} << 16, threads, [&](size_t b, size_t e) {
-      EncodeF32ToE4M3FN(in->data() + b, out->data() + b, e - b, Overflow::kSaturate);
-    });
-  };
-  return w;
+  return ChunkedWorkload(n, 4, 1, [in, out](size_t b, size_t e) {
+    EncodeF32ToE4M3FN(in->data() + b, out->data() + b, e - b, Overflow::kSaturate);
+  });
 }
 
 Workload EncodeToBF16(const Config& c) {
   const size_t n = Elements(c, 4);
   auto in = RandomWeights(n);
   auto out = std::make_shared<std::vector<uint16_t>>(n, 1);
-  Workload w;
-  w.bytes_read = 4 * n;
-  w.bytes_written = 2 * n;
-  w.elements = n;
-  w.run = [in, out, n](int threads) {
-    ParallelFor(n, size_t{1} << 16, threads, [&](size_t b, size_t e) {
-      EncodeF32ToBF16(in->data() + b, out->data() + b, e - b);
-    });
-  };
-  return w;
+  return ChunkedWorkload(n, 4, 2, [in, out](size_t b, size_t e) {
+    EncodeF32ToBF16(in->data() + b, out->data() + b, e - b);
+  });
 }
 
 Workload DecodeBF16ToF32Case(const Config& c) {
@@ -112,16 +85,9 @@ Workload DecodeBF16ToF32Case(const Config& c) {
   EncodeF32ToBF16(w32->data(), in->data(), n);
   w32.reset();
   auto out = std::make_shared<std::vector<float>>(n, 1.0f);
-  Workload w;
-  w.bytes_read = 2 * n;
-  w.bytes_written = 4 * n;
-  w.elements = n;
-  w.run = [in, out, n](int threads) {
-    ParallelFor(n, size_t{1} << 16, threads, [&](size_t b, size_t e) {
-      DecodeBF16ToF32(in->data() + b, out->data() + b, e - b);
-    });
-  };
-  return w;
+  return ChunkedWorkload(n, 2, 4, [in, out](size_t b, size_t e) {
+    DecodeBF16ToF32(in->data() + b, out->data() + b, e - b);
+  });
 }
 
 // The DeepSeek dequantization (e4m3fn * f32 scale -> bf16), 128-wide segments.
@@ -129,18 +95,11 @@ Workload DequantScaledToBF16(const Config& c) {
   const size_t n = Elements(c, 2) / 128 * 128;
   auto in = RandomCodes(n, ElementFormatId::kE4M3FN);
   auto out = std::make_shared<std::vector<uint16_t>>(n, 1);
-  Workload w;
-  w.bytes_read = n;
-  w.bytes_written = 2 * n;
-  w.elements = n;
-  w.run = [in, out, n](int threads) {
-    ParallelFor(n, size_t{1} << 16, threads, [&](size_t b, size_t e) {
-      for (size_t i = b; i < e; i += 128)
-        DecodeScaledToBF16(ElementFormatId::kE4M3FN, in->data() + i, 1.5e-3f + 1e-9f * i,
-                           out->data() + i, std::min<size_t>(128, e - i));
-    });
-  };
-  return w;
+  return ChunkedWorkload(n, 1, 2, [in, out](size_t b, size_t e) {
+    for (size_t i = b; i < e; i += 128)
+      DecodeScaledToBF16(ElementFormatId::kE4M3FN, in->data() + i, 1.5e-3f + 1e-9f * i,
+                         out->data() + i, std::min<size_t>(128, e - i));
+  });
 }
 
 BITSMITH_BENCH_CASE("decode e4m3fn->bf16", "element", DecodeFp8ToBF16);
