@@ -1,6 +1,7 @@
 // k-quant edge cases (q2_k..q6_k, with and without imatrix): inputs the shared
 // vectors do not cover, decided by the rules of tests/data/blocks/README.md
-// section 4. Each case is checked three ways:
+// section 4, built and checked by tests/support/edge_inputs.h. Each case is
+// checked three ways:
 //  1. the scalar reference against ggml itself (the dlopen'ed libggml-base.so
 //     of bench/ggml_ref.h: ggml_quantize_chunk and to_float), byte for byte --
 //     skipped with a WARN when the library is not installed;
@@ -11,148 +12,59 @@
 // Failures name the type, path, case and first differing byte.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <functional>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <hwy/targets.h>
 
 #include "bench/ggml_ref.h"
 #include "codecs/quant.h"
 #include "codecs/quant_k.h"
 #include "formats/blocks_k.h"
+#include "support/edge_inputs.h"
 
 namespace bitsmith {
 namespace {
 
 using kquant::KernelSet;
-
-struct EdgeCase {
-  std::string name;
-  std::vector<float> x;  // whole rows of kRow
-};
+using test::FirstDiff;
 
 constexpr int64_t kRow = 1024;  // 4 super-blocks per row
 
-std::vector<EdgeCase> MakeEdgeCases() {
-  std::vector<EdgeCase> cases;
-  std::mt19937 rng(20240601);
-  std::normal_distribution<float> g(0.f, 1.f);
-  auto add = [&](std::string name, int rows, const std::function<float(int64_t)>& f) {
-    EdgeCase c{std::move(name), std::vector<float>(static_cast<size_t>(rows * kRow))};
-    for (size_t i = 0; i < c.x.size(); ++i) c.x[i] = f(static_cast<int64_t>(i));
-    cases.push_back(std::move(c));
-  };
-  add("zeros", 2, [](int64_t) { return 0.f; });
-  add("negative zeros", 1, [](int64_t) { return -0.f; });
-  for (float s : {1e-8f, 1e-12f, 1e-20f, 1e-30f, 1e-38f, 1e-40f, 1e-45f})
-    add("tiny gaussian " + std::to_string(s), 1, [&, s](int64_t) { return s * g(rng); });
-  add("tiny constant 1e-8", 1, [](int64_t) { return 1e-8f; });
-  for (float s : {1e4f, 1e10f, 1e18f, 1e30f})
-    add("huge gaussian " + std::to_string(s), 1, [&, s](int64_t) { return s * g(rng); });
-  add("max float", 1, [](int64_t i) { return i % 3 == 0 ? 3.4e38f : -1.7e38f; });
-  for (float c : {1.f, -1.f, 0.02f, -3.5f, 1000.f})
-    add("constant " + std::to_string(c), 1, [c](int64_t) { return c; });
-  add("exact ties (halves)", 2, [](int64_t i) { return 0.5f * static_cast<float>((i * 7) % 31 - 15); });
-  add("small integers", 2, [](int64_t i) { return static_cast<float>((i * 5) % 9 - 4); });
-  add("single spike", 2, [](int64_t i) { return i % 700 == 3 ? 1000.f : 0.f; });
-  add("spike in noise", 2, [&](int64_t i) { return i % 333 == 7 ? -50.f : 0.01f * g(rng); });
-  add("negative spike", 1, [](int64_t i) { return i % 256 == 200 ? -7.f : 0.001f; });
-  add("very different sub-block scales", 2, [&](int64_t i) {
-    return std::ldexp(g(rng), static_cast<int>((i / 16) % 40) - 30);
+std::vector<test::EdgeCase> MakeEdgeCases() {
+  test::EdgeCaseBuilder b(kRow, 20240601);
+  b.AddZerosAndTiny({1e-8f, 1e-12f, 1e-20f, 1e-30f, 1e-38f, 1e-40f, 1e-45f});
+  b.AddHugeAndConstants({1e4f, 1e10f, 1e18f, 1e30f}, {1.f, -1.f, 0.02f, -3.5f, 1000.f});
+  b.AddSpikes();
+  b.Add("negative spike", 1, [](int64_t i) { return i % 256 == 200 ? -7.f : 0.001f; });
+  b.Add("very different sub-block scales", 2, [&](int64_t i) {
+    return std::ldexp(b.Gauss(), static_cast<int>((i / 16) % 40) - 30);
   });
-  add("very different block scales", 2, [&](int64_t i) {
-    return std::ldexp(g(rng), static_cast<int>((i / 256) % 8) * 9 - 40);
+  b.Add("very different block scales", 2, [&](int64_t i) {
+    return std::ldexp(b.Gauss(), static_cast<int>((i / 256) % 8) * 9 - 40);
   });
-  add("one zero block among normal ones", 1, [&](int64_t i) { return (i / 256) == 1 ? 0.f : g(rng); });
-  add("zero sub-blocks", 2, [&](int64_t i) { return ((i / 16) % 3 == 0) ? 0.f : 0.02f * g(rng); });
-  add("all positive", 1, [&](int64_t) { return std::fabs(0.02f * g(rng)) + 0.001f; });
-  add("all negative", 1, [&](int64_t) { return -std::fabs(0.02f * g(rng)) - 0.001f; });
-  add("alternating signs", 1, [](int64_t i) { return i % 2 ? 0.3f : -0.3f; });
-  add("subnormal mix", 1, [&](int64_t i) { return i % 5 == 0 ? 1e-42f : 1e-3f * g(rng); });
-  add("two levels", 1, [](int64_t i) { return (i % 16) < 8 ? 0.1f : 0.2f; });
-  return cases;
-}
-
-std::vector<std::vector<float>> MakeImatrices() {
-  std::mt19937 rng(7);
-  std::normal_distribution<float> g(0.f, 1.f);
-  std::vector<std::vector<float>> w;
-  w.emplace_back(kRow);
-  for (float& v : w.back()) v = std::exp(g(rng));  // what llama-quantize passes
-  w.emplace_back(kRow, 1.f);                          // uniform
-  w.emplace_back(kRow);
-  for (size_t i = 0; i < kRow; ++i) w.back()[i] = i % 3 == 0 ? 0.f : std::exp(2 * g(rng));  // zeros
-  w.emplace_back(kRow, 0.f);                                                                // all zero
-  w.emplace_back(kRow);
-  for (size_t i = 0; i < kRow; ++i) w.back()[i] = i % 97 == 0 ? 1e12f : 1e-6f;  // extreme
-  return w;
-}
-
-int64_t FirstDiff(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i] != b[i]) return static_cast<int64_t>(i);
-  return -1;
+  b.Add("one zero block among normal ones", 1, [&](int64_t i) { return (i / 256) == 1 ? 0.f : b.Gauss(); });
+  b.Add("zero sub-blocks", 2, [&](int64_t i) { return ((i / 16) % 3 == 0) ? 0.f : 0.02f * b.Gauss(); });
+  b.AddSignPatterns();
+  return b.Take();
 }
 
 std::vector<uint8_t> Quantize(const KernelSet& k, bool simd, const std::vector<float>& x,
                               const float* w) {
-  const int64_t nrows = static_cast<int64_t>(x.size()) / kRow;
-  std::vector<uint8_t> q(static_cast<size_t>(*RowBytes(k.type, kRow) * nrows), 0xCD);
-  (simd ? k.quantize_simd : k.quantize_ref)(x.data(), q.data(), nrows, kRow, w);
-  return q;
+  return test::QuantizeWholeRows(simd ? k.quantize_simd : k.quantize_ref, k.type, kRow, x, w);
 }
 
 TEST_CASE("k-quant edge cases: reference = ggml, SIMD = reference", "[kquant][edge]") {
   const ggml::Library* lib = ggml::Library::Get();
   if (lib == nullptr) WARN("ggml not loadable, reference-vs-ggml checks skipped: " << ggml::Library::LoadError());
   const auto cases = MakeEdgeCases();
-  const auto imatrices = MakeImatrices();
+  const auto imatrices = test::EdgeImatrices(kRow, 7);
   int compared_with_ggml = 0;
-  for (int t = 0; t < kquant::kNumKTypes; ++t) {
-    const KernelSet& k = kquant::Kernels(t);
-    const DTypeInfo& info = GetDType(k.type);
-    for (const EdgeCase& c : cases) {
-      for (int wi = -1; wi < static_cast<int>(imatrices.size()); ++wi) {
-        const float* w = wi < 0 ? nullptr : imatrices[static_cast<size_t>(wi)].data();
-        const std::string where = std::string(info.name) + " / " + c.name + " / " +
-                                  (wi < 0 ? "plain" : "imatrix " + std::to_string(wi));
-        const std::vector<uint8_t> ref = Quantize(k, false, c.x, w);
-        // 1. Against ggml.
-        if (lib != nullptr) {
-          std::vector<uint8_t> gq(ref.size(), 0xCD);
-          REQUIRE(lib->QuantizeChunk(info.ggml_type, c.x.data(), gq.data(), 0,
-                                     static_cast<int64_t>(c.x.size()) / kRow, kRow, w) == gq.size());
-          const int64_t diff = FirstDiff(ref, gq);
-          INFO(where << ": reference vs ggml, first differing byte " << diff << " (block "
-                     << diff / info.block_bytes << ", byte " << diff % info.block_bytes << ")");
-          CHECK(diff == -1);
-          std::vector<float> y(c.x.size()), gy(c.x.size());
-          k.dequantize_ref(ref.data(), y.data(), static_cast<int64_t>(y.size()));
-          REQUIRE(lib->ToFloat(info.ggml_type, ref.data(), gy.data(), static_cast<int64_t>(gy.size())));
-          CHECK(std::memcmp(y.data(), gy.data(), y.size() * sizeof(float)) == 0);
-          ++compared_with_ggml;
-        }
-        // 2. SIMD on every target.
-        for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-          hwy::SetSupportedTargetsForTest(target);
-          const int64_t diff = FirstDiff(Quantize(k, true, c.x, w), ref);
-          INFO(where << ": SIMD " << hwy::TargetName(target) << " vs reference, first differing byte "
-                     << diff);
-          CHECK(diff == -1);
-          std::vector<float> y(c.x.size()), ys(c.x.size());
-          k.dequantize_ref(ref.data(), y.data(), static_cast<int64_t>(y.size()));
-          k.dequantize_simd(ref.data(), ys.data(), static_cast<int64_t>(ys.size()));
-          CHECK(std::memcmp(y.data(), ys.data(), y.size() * sizeof(float)) == 0);
-        }
-        hwy::SetSupportedTargetsForTest(0);
-      }
-    }
-  }
+  for (int t = 0; t < kquant::kNumKTypes; ++t)
+    compared_with_ggml += test::CheckEdgeCases(kquant::Kernels(t).type, kRow, cases, imatrices,
+                                               /*check_threads=*/false);
   if (lib != nullptr) CHECK(compared_with_ggml == kquant::kNumKTypes * 6 * static_cast<int>(cases.size()));
 }
 
