@@ -29,11 +29,19 @@ for name in "${targets[@]}"; do
   dict=(); [ -f "$ROOT/fuzz/$name.dict" ] && dict=(-dict="$ROOT/fuzz/$name.dict")
   echo "== fuzz $name for ${SECONDS_PER}s ($(ls "$ROOT/fuzz/corpus/$name" | wc -l) seeds)"
   log="$BUILD_DIR/artifacts/$name.log"
+  # Every log line is prefixed with the seconds since the start ("[+12s] #4096 NEW cov: ..."),
+  # so the log shows when coverage last grew (the plateau).
+  t0=$(date +%s)
   "$exe" "$work" "$ROOT/fuzz/corpus/$name" -max_total_time="$SECONDS_PER" -print_final_stats=1 \
     -rss_limit_mb=2048 -timeout=25 -max_len=65536 -close_fd_mask=1 \
-    -artifact_prefix="$BUILD_DIR/artifacts/$name-" "${dict[@]}" >"$log" 2>&1
-  rc=$?
-  grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)|stat::number_of_executed_units|stat::peak_rss_mb" "$log" | tail -n 4
+    -artifact_prefix="$BUILD_DIR/artifacts/$name-" "${dict[@]}" 2>&1 |
+    while IFS= read -r line; do printf -v now '%(%s)T' -1; printf '[+%ds] %s\n' $((now - t0)) "$line"; done >"$log"
+  rc=${PIPESTATUS[0]}
+  grep -E "^\[\+[0-9]+s\] #[0-9]+[[:space:]]+(INITED|DONE)|stat::number_of_executed_units|stat::peak_rss_mb" "$log" |
+    tail -n 4
+  # The last line whose cov: (edges) grew: how long the target has been on its plateau.
+  awk '{ for (i = 1; i < NF; ++i) if ($i == "cov:" && $(i + 1) + 0 > cov) { cov = $(i + 1) + 0; at = $1 } }
+       END { if (cov) print "   edges: " cov ", last new edge at " at }' "$log"
   echo "   corpus: $(ls "$work" | wc -l) new inputs in $work"
   if [ $rc -ne 0 ]; then
     echo "!! fuzz $name FAILED (exit $rc): see $log"
