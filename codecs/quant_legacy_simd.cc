@@ -446,10 +446,10 @@ void QuantizeImatrixLanes(const float* HWY_RESTRICT src, void* dst, int64_t nrow
 
 // The plain path of q4_0 / q5_0 / q4_1 / q5_1 (quantize_row_q4_0_ref ...
 // q5_1_ref); with an imatrix, QuantizeImatrixLanes. Blocks are visited in
-// order; at the first block of each batch of N the batch's scales come from
-// SymmetricScalesBatch / AffineScalesBatch, then each block stores its fp16 d
-// (and m), computes its levels (step 3) and packs them: nibble pairs, plus the
-// fifth bits in qh for q5_0/q5_1.
+// order, N at a time: the batch's scales come from SymmetricScalesBatch /
+// AffineScalesBatch, then each block stores its fp16 d (and m), computes its
+// levels (step 3) and packs them: nibble pairs, plus the fifth bits in qh for
+// q5_0/q5_1.
 template <LegacyKind kKind>
 void QuantizeLegacyLanes(const float* HWY_RESTRICT src, void* dst, int64_t nrows, int64_t n_per_row,
                          const float* imatrix) {
@@ -461,24 +461,25 @@ void QuantizeLegacyLanes(const float* HWY_RESTRICT src, void* dst, int64_t nrows
   const int64_t N = static_cast<int64_t>(hn::Lanes(kq::DF()));
   HWY_ALIGN float dl[kq::kMaxN], idl[kq::kMaxN];
   [[maybe_unused]] HWY_ALIGN float minl[kq::kMaxN];  // affine kinds only
-  int64_t b = N - 1;  // lane of block i in its batch (no division per block)
-  for (int64_t i = 0; i < nblocks; ++i) {
-    if (++b == N) b = 0;
-    const float* x = src + i * kQK_Legacy;
-    if constexpr (T::kAffine) {
-      if (b == 0) AffineScalesBatch<T::kNmax>(x, nblocks - i < N ? nblocks - i : N, dl, idl, minl);
+  for (int64_t b0 = 0; b0 < nblocks; b0 += N) {
+    const int64_t valid = nblocks - b0 < N ? nblocks - b0 : N;
+    if constexpr (T::kAffine) AffineScalesBatch<T::kNmax>(src + b0 * kQK_Legacy, valid, dl, idl, minl);
+    else SymmetricScalesBatch<T::kNmax>(src + b0 * kQK_Legacy, valid, dl, idl);
+    for (int64_t b = 0; b < valid; ++b) {
+      const int64_t i = b0 + b;
+      const float* x = src + i * kQK_Legacy;
       y[i].d.set_f32(dl[b]);
-      y[i].m.set_f32(minl[b]);
-      AffineLevelsWithScale<T::kNmax>(x, dl[b], idl[b], minl[b], q);
-    } else {
-      if (b == 0) SymmetricScalesBatch<T::kNmax>(x, nblocks - i < N ? nblocks - i : N, dl, idl);
-      y[i].d.set_f32(dl[b]);
-      SymmetricLevelsWithScale<T::kNmax>(x, idl[b], q);
-    }
-    PackNibbles<T::kFiveBit>(q, y[i].qs);
-    if constexpr (T::kFiveBit) {
-      const uint32_t qh = HighBits(q);
-      std::memcpy(y[i].qh, &qh, 4);  // little-endian host
+      if constexpr (T::kAffine) {
+        y[i].m.set_f32(minl[b]);
+        AffineLevelsWithScale<T::kNmax>(x, dl[b], idl[b], minl[b], q);
+      } else {
+        SymmetricLevelsWithScale<T::kNmax>(x, idl[b], q);
+      }
+      PackNibbles<T::kFiveBit>(q, y[i].qs);
+      if constexpr (T::kFiveBit) {
+        const uint32_t qh = HighBits(q);
+        std::memcpy(y[i].qh, &qh, 4);  // little-endian host
+      }
     }
   }
   ZeroUpper();
