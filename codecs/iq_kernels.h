@@ -15,26 +15,31 @@
 
 namespace bitsmith::iq {
 
-#define BITSMITH_IQ_KERNELS(NAME)                                                           \
+#define BITSMITH_IQ_KERNELS_NO_SIMD_QUANTIZE(NAME)                                          \
   void Quantize##NAME##Ref(const float* x, void* y, int64_t nrows, int64_t n_per_row,       \
                            const float* imatrix);                                           \
   void Dequantize##NAME##Ref(const void* x, float* y, int64_t n);                           \
-  void Quantize##NAME##Simd(const float* x, void* y, int64_t nrows, int64_t n_per_row,      \
-                            const float* imatrix);                                          \
   void Dequantize##NAME##Simd(const void* x, float* y, int64_t n);
+#define BITSMITH_IQ_KERNELS(NAME)                                                           \
+  BITSMITH_IQ_KERNELS_NO_SIMD_QUANTIZE(NAME)                                                \
+  void Quantize##NAME##Simd(const float* x, void* y, int64_t nrows, int64_t n_per_row,      \
+                            const float* imatrix);
 
 BITSMITH_IQ_KERNELS(TQ1_0)
 BITSMITH_IQ_KERNELS(TQ2_0)
 BITSMITH_IQ_KERNELS(MXFP4)
-BITSMITH_IQ_KERNELS(IQ2XXS)
-BITSMITH_IQ_KERNELS(IQ2XS)
-BITSMITH_IQ_KERNELS(IQ2S)
-BITSMITH_IQ_KERNELS(IQ3XXS)
-BITSMITH_IQ_KERNELS(IQ3S)
+// The five lattice-search types' SIMD quantizers are Quantize<NAME>GridSimd
+// (codecs/iq_grid_search.h, codecs/quant_iq_grid_simd.cc).
+BITSMITH_IQ_KERNELS_NO_SIMD_QUANTIZE(IQ2XXS)
+BITSMITH_IQ_KERNELS_NO_SIMD_QUANTIZE(IQ2XS)
+BITSMITH_IQ_KERNELS_NO_SIMD_QUANTIZE(IQ2S)
+BITSMITH_IQ_KERNELS_NO_SIMD_QUANTIZE(IQ3XXS)
+BITSMITH_IQ_KERNELS_NO_SIMD_QUANTIZE(IQ3S)
 BITSMITH_IQ_KERNELS(IQ1S)
 BITSMITH_IQ_KERNELS(IQ1M)
 
 #undef BITSMITH_IQ_KERNELS
+#undef BITSMITH_IQ_KERNELS_NO_SIMD_QUANTIZE
 
 // IQ1_M as llama.cpp quantizes it since PR #28706 (Sep 2026): the split search
 // scores candidates from per-half prefix sums, which rounds differently from

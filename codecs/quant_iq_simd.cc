@@ -18,8 +18,8 @@
 // the oracles compute them.
 //
 // Quantizers: TQ1_0/TQ2_0/MXFP4 in codecs/quant_iq_ternary_simd.cc (with the
-// ternary dequantizers), IQ1_S/IQ1_M in codecs/quant_iq1_simd.cc; the IQ2/IQ3
-// wrappers at the bottom call the scalar oracles.
+// ternary dequantizers), IQ1_S/IQ1_M in codecs/quant_iq1_simd.cc, IQ2_*/IQ3_* in
+// codecs/quant_iq_grid_simd.cc.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "codecs/quant_iq_simd.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -303,19 +303,10 @@ HWY_EXPORT(DequantizeIQ3SImpl);
 HWY_EXPORT(DequantizeIQ1SImpl);
 HWY_EXPORT(DequantizeIQ1MImpl);
 
-#define BITSMITH_IQ_QUANTIZE_SCALAR(NAME)                                                      \
-  void Quantize##NAME##Simd(const float* x, void* y, int64_t nr, int64_t n, const float* w) { \
-    Quantize##NAME##Ref(x, y, nr, n, w);                                                       \
-  }
 #define BITSMITH_IQ_DEQUANTIZE_SIMD(NAME)                            \
   void Dequantize##NAME##Simd(const void* x, float* y, int64_t n) { \
     HWY_DYNAMIC_DISPATCH(Dequantize##NAME##Impl)(x, y, n);          \
   }
-BITSMITH_IQ_QUANTIZE_SCALAR(IQ2XXS)
-BITSMITH_IQ_QUANTIZE_SCALAR(IQ2XS)
-BITSMITH_IQ_QUANTIZE_SCALAR(IQ2S)
-BITSMITH_IQ_QUANTIZE_SCALAR(IQ3XXS)
-BITSMITH_IQ_QUANTIZE_SCALAR(IQ3S)
 BITSMITH_IQ_DEQUANTIZE_SIMD(MXFP4)
 BITSMITH_IQ_DEQUANTIZE_SIMD(IQ2XXS)
 BITSMITH_IQ_DEQUANTIZE_SIMD(IQ2XS)
@@ -324,7 +315,6 @@ BITSMITH_IQ_DEQUANTIZE_SIMD(IQ3XXS)
 BITSMITH_IQ_DEQUANTIZE_SIMD(IQ3S)
 BITSMITH_IQ_DEQUANTIZE_SIMD(IQ1S)
 BITSMITH_IQ_DEQUANTIZE_SIMD(IQ1M)
-#undef BITSMITH_IQ_QUANTIZE_SCALAR
 #undef BITSMITH_IQ_DEQUANTIZE_SIMD
 
 }  // namespace bitsmith::iq
