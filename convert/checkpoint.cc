@@ -222,13 +222,27 @@ bool IsWeightFileName(std::string_view name) {
   return false;
 }
 
+// Every data member (keep in sync with checkpoint.h), then the index anew.
+Checkpoint::Checkpoint(const Checkpoint& o)
+    : format(o.format), path(o.path), dir(o.dir), files(o.files), file_sizes(o.file_sizes), tensors(o.tensors),
+      shards(o.shards), index(o.index), index_path(o.index_path), gguf(o.gguf), extra_files(o.extra_files),
+      warnings(o.warnings) {
+  BuildIndex();
+}
+
+Checkpoint& Checkpoint::operator=(const Checkpoint& o) {
+  if (this != &o) *this = Checkpoint(o);
+  return *this;
+}
+
 const TensorInfo* Checkpoint::Find(std::string_view name) const {
-  auto it = by_name_.find(std::string(name));
+  auto it = by_name_.find(name);
   return it == by_name_.end() ? nullptr : &tensors[it->second];
 }
 
 void Checkpoint::BuildIndex() {
   by_name_.clear();
+  by_name_.reserve(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) by_name_.emplace(tensors[i].name, i);
 }
 

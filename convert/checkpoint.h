@@ -33,6 +33,12 @@
 namespace bitsmith {
 
 struct Checkpoint {
+  Checkpoint() = default;
+  Checkpoint(Checkpoint&&) = default;  // the name index's views stay valid (vector buffers move)
+  Checkpoint& operator=(Checkpoint&&) = default;
+  Checkpoint(const Checkpoint& other);  // copies rebuild the name index
+  Checkpoint& operator=(const Checkpoint& other);
+
   FileFormat format = FileFormat::kSafetensors;
   std::string path;                 // as given to OpenCheckpoint
   std::string dir;                  // directory of the weight files
@@ -66,10 +72,11 @@ struct Checkpoint {
   std::vector<std::pair<std::string, std::string>> MetadataSummary(size_t max_chars = 60) const;
 
   // Builds the name -> tensor map used by Find (OpenCheckpoint calls it).
+  // `tensors` must not change afterwards (the map holds views of the names).
   void BuildIndex();
 
  private:
-  std::unordered_map<std::string, size_t> by_name_;
+  std::unordered_map<std::string_view, size_t> by_name_;  // views into tensors[i].name
 };
 
 Result<Checkpoint> OpenCheckpoint(const std::string& path);
