@@ -172,7 +172,7 @@ TEST_CASE("hostile: large but honest headers stay within 1 GiB (memory bounded b
   // (sizes.h rule 2, not listed) and is kept (kept_rank) in e4m3fn and the 7 block types.
   const auto count = test::Run("grep -c '^      \\(  \\)\\?\"name\": \"model\\.layers\\.' " + Q(tmp / "out.json") +
                                "; tail -c 20 " + Q(tmp / "out.json"));
-  CHECK(count.out == std::to_string(100000 * (1 + 8)) + "\n  \"warnings\": []\n}\n");
+  CHECK(count.out == std::to_string(100000 * (1 + 8)) + "\n\n  \"warnings\": []\n}\n");
 }
 
 TEST_CASE("hostile: imatrix files claiming huge counts are refused before allocating",
