@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "formats/blocks_legacy.h"  // kIq4NlValues
+
 namespace bitsmith::legacy {
 
 // x86's float -> int32 truncation (cvttss2si / cvttps2dq), which is what ggml's
@@ -24,6 +26,23 @@ namespace bitsmith::legacy {
 inline int32_t TruncToInt32X86(float x) {
   if (!(x >= -2147483648.0f && x < 2147483648.0f)) return std::numeric_limits<int32_t>::min();
   return static_cast<int32_t>(x);
+}
+
+// ggml's best_index_int8(16, kvalues_iq4nl, x): the index of the nearest table value;
+// below the first / above the last clamp; an exact tie picks the upper index.
+// NaN falls through to the last index, as in ggml. Shared by the iq4_nl / iq4_xs
+// reference and the scalar steps of their SIMD paths.
+inline int BestIndexIq4(float x) {
+  const int8_t* val = kIq4NlValues;
+  if (x <= val[0]) return 0;
+  if (x >= val[15]) return 15;
+  int ml = 0, mu = 15;
+  while (mu - ml > 1) {
+    const int mav = (ml + mu) / 2;
+    if (x < val[mav]) mu = mav;
+    else ml = mav;
+  }
+  return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
 }
 
 // Signatures of BlockCodec::QuantizeFn / DequantizeFn.

@@ -133,22 +133,6 @@ inline float Q8Levels(const float* x, int8_t* qs) {
   return d;
 }
 
-// ggml's best_index_int8(16, values, x): the index of the nearest table value;
-// below the first / above the last clamp; an exact tie picks the upper index.
-// NaN falls through to the last index, as in ggml.
-inline int BestIndexIq4(float x) {
-  const int8_t* val = kIq4NlValues;
-  if (x <= val[0]) return 0;
-  if (x >= val[15]) return 15;
-  int ml = 0, mu = 15;
-  while (mu - ml > 1) {
-    const int mav = (ml + mu) / 2;
-    if (x < val[mav]) mu = mav;
-    else ml = mav;
-  }
-  return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
-}
-
 // ggml's quantize_row_iq4_nl_impl with ntry = 7 (the ggml_quantize_chunk path;
 // from_float_ref uses ntry = -1 and is a different algorithm). One super-block of
 // `super_size` (32: iq4_nl, 256: iq4_xs) in sub-blocks of 32. Writes the fp16 d,

@@ -683,20 +683,6 @@ void DequantizeQ8KImpl(const void* src, float* HWY_RESTRICT y, int64_t n) {
 // code, exactly as in the reference.
 // ===========================================================================
 
-// ggml's best_index_int8(16, kvalues_iq4nl, x) (BestIndexIq4 of the reference).
-inline int BestIndexIq4Scalar(float x) {
-  const int8_t* val = kIq4NlValues;
-  if (x <= val[0]) return 0;
-  if (x >= val[15]) return 15;
-  int ml = 0, mu = 15;
-  while (mu - ml > 1) {
-    const int mav = (ml + mu) / 2;
-    if (x < val[mav]) mu = mav;
-    else ml = mav;
-  }
-  return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
-}
-
 // The table value best_index_int8 picks, on every lane. For val[0] < x <
 // val[15] the binary search ends with val[ml] <= x < val[ml + 1] (ml the largest
 // such index): found here by an ascending select chain, then ggml's tie rule
@@ -786,14 +772,14 @@ inline void Iq4Finish(int super_size, const float* x, const float* scales, Packe
       const float dl = d * static_cast<float>(l);
       const float idl = dl != 0 ? 1 / dl : 0.f;
       for (int j = 0; j < kBlock; ++j)
-        L[ib * kBlock + j] = static_cast<uint8_t>(BestIndexIq4Scalar(idl * x[ib * kBlock + j]));
+        L[ib * kBlock + j] = static_cast<uint8_t>(legacy::BestIndexIq4(idl * x[ib * kBlock + j]));
       ls[ib] = static_cast<uint8_t>(l + 32);
     }
     PackIq4XsScales(ls, scales_h, scales_l);
   } else {  // iq4_nl
     dh->set_f32(scales[0]);
     const float id = scales[0] != 0 ? 1 / scales[0] : 0;
-    for (int j = 0; j < super_size; ++j) L[j] = static_cast<uint8_t>(BestIndexIq4Scalar(id * x[j]));
+    for (int j = 0; j < super_size; ++j) L[j] = static_cast<uint8_t>(legacy::BestIndexIq4(id * x[j]));
   }
   for (int i = 0; i < super_size / 32; ++i) PackNibbles32(L + 32 * i, q4 + 16 * i);
 }
