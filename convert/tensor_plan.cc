@@ -448,6 +448,13 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
                      "{} tensor(s) are already quantized: {}. Requantizing loses quality; pass --allow-requantize "
                      "to do it anyway",
                      requant_refused.size(), list(requant_refused));
+  // A conversion that would write no tensor at all (an empty checkpoint, or one
+  // holding nothing but orphan scales, which are dropped) is refused: an output
+  // without tensors is not a checkpoint (OpenCheckpoint and verify flag it).
+  if (p.tensors.empty())
+    return MakeError(ErrorKind::kBadInput, "{}: nothing to convert: the output would hold no tensors ({} tensor(s) in "
+                     "the input, {} of them orphan scale tensors that convert drops)",
+                     options.input, in.size(), fp8.orphans.size());
   {
     std::vector<std::string> need;
     for (const TensorPlan& tp : p.tensors)

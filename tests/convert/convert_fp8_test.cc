@@ -218,6 +218,18 @@ TEST_CASE("convert: FP8 without scale, orphan scales, bad scales", "[convert][fp
     auto out = OpenCheckpoint((tmp / "out").string());
     CHECK(out->Find("model.layers.0.ghost.weight_scale_inv") == nullptr);
   }
+  SECTION("only orphan scales: nothing to convert, an error, nothing written") {
+    // Found by the convert fuzz target (fuzz/corpus/convert/regression_only_orphan_scales):
+    // every tensor dropped left an output without tensors.
+    Shards s = {{"model.safetensors", {test::ScaleTensor("model.layers.0.ghost.weight_scale_inv", {1, 1}, 36)}}};
+    test::WriteCheckpoint(tmp / "in", s, test::DeepSeekConfig());
+    auto plan = BuildConversionPlan(ToType(tmp / "in", tmp / "out", DType::kBF16));
+    REQUIRE(!plan.ok());
+    CHECK(plan.error().kind == ErrorKind::kBadInput);
+    CHECK_THAT(plan.error().message, Catch::Contains("nothing to convert") && Catch::Contains("orphan"));
+    CHECK(!Convert(ToType(tmp / "in", tmp / "out", DType::kBF16)).ok());
+    CHECK(!fs::exists(tmp / "out"));
+  }
   SECTION("scale shape: an error naming both tensors") {
     test::WriteCheckpoint(tmp / "in", base({test::ScaleTensor(W + "_scale_inv", {2, 1}, 35)}),
                           test::DeepSeekConfig());
