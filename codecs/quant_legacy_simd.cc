@@ -62,12 +62,15 @@ HWY_INLINE void ZeroUpper() {
 }
 
 // x86 truncation per lane: NaN and |v| >= 2^31 give INT32_MIN (TruncToInt32X86).
+// Out-of-range lanes are zeroed before ConvertTo: Highway's EMU128/SCALAR
+// ConvertTo is a C cast, undefined for NaN and out-of-range values (UBSan
+// finding of the ggml_diff fuzz target on the EMU128 target, a NaN row).
 HWY_INLINE VI TruncX86(VF v) {
   const DF df;
   const DI di;
   const auto in_range =
       hn::And(hn::Ge(v, hn::Set(df, -2147483648.0f)), hn::Lt(v, hn::Set(df, 2147483648.0f)));
-  return hn::IfThenElse(hn::RebindMask(di, in_range), hn::ConvertTo(di, v),
+  return hn::IfThenElse(hn::RebindMask(di, in_range), hn::ConvertTo(di, hn::IfThenElseZero(in_range, v)),
                         hn::Set(di, INT32_MIN));
 }
 // The low byte of each lane, sign-extended: C++ `(int8_t)i`.
