@@ -57,6 +57,12 @@ TEST_CASE("recipe: errors name the line and the problem", "[recipe]") {
            Bad{"=q4_k\n", "bad.txt:1: empty REGEX"},
            Bad{"a=\n", "bad.txt:1: empty TYPE"},
            Bad{"(ab=q4_k\n", "bad regex '(ab'"},
+           // Stacked quantifiers (not ECMAScript; std::regex backtracks exponentially on
+           // them: a recipe-fuzz finding).
+           Bad{"(a|b)*+{1,3}[^/x]*+{1,3}=f16\n", "bad regex '(a|b)*+{1,3}[^/x]*+{1,3}': quantifier '+' at offset 6"},
+           Bad{"a**=q4_k\n", "quantifier '*' at offset 2 follows another quantifier"},
+           Bad{"a{2}{3}=q4_k\n", "quantifier '{' at offset 4"},
+           Bad{"a*??=q4_k\n", "quantifier '?' at offset 3"},
        }) {
     auto r = ParseRecipe(b.text, "bad.txt");
     INFO("recipe: " << b.text);
@@ -64,6 +70,12 @@ TEST_CASE("recipe: errors name the line and the problem", "[recipe]") {
     CHECK(r.error().kind == ErrorKind::kBadInput);
     INFO("message: " << r.error().message);
     CHECK(r.error().message.find(b.needle) != std::string::npos);
+  }
+  // Lazy quantifiers, groups, look-aheads, escaped and bracketed quantifier characters stay valid.
+  for (const char* ok : {"a*?=q4_k", "x{2}?=q4_k", "(?:ab)+=q4_k", "(?=blk\\.1)ffn=q4_k", "a\\*+=q4_k",
+                         "[*+?]+=q4_k", "[]*]+=q4_k"}) {
+    INFO(ok);
+    CHECK(ParseRecipeRule(ok, "ok").ok());
   }
   auto one = ParseRecipeRule("blk\\.0=nope", "--keep");
   REQUIRE(!one.ok());
