@@ -191,27 +191,16 @@ inline int RoundGroup(const Lattice& lat, const float* xval, const float* waux, 
   return gi;
 }
 
-// Quantizes one sub-block of C.n values xb with weights `weight` (already formed by
-// the caller with the type's formula). Steps (ggml's order):
-//  1. waux = sqrt(weight); xval = |x| with the sign bits per 8 values; for parity
-//     types an odd number of minus signs flips the value with the smallest w*x^2.
-//  2. max of xval; below the threshold the sub-block is all-zero.
-//  3. Scale search: for each is, round every group (off-grid -> best neighbour),
-//     score sumqx^2/sumq2 (cross-multiplied, strict >), keep the best levels.
-//  4. Refinement with the best scale (see Refine), then scale = sumqx/sumq2.
-//  5. A negative scale (possible only in degenerate weightings) flips the signs.
+// Steps 1-3 before the scale search, shared by QuantizeGridSubBlock (the oracle)
+// and the SIMD search (codecs/quant_iq_grid_simd.cc): xval = |x| and the sign bits
+// per 8 values (parity types: an odd number of minus signs flips the value with the
+// smallest w*x^2), L zeroed, the all-zero test, then the first scale and the
+// denominator of the candidates' inverse scales. Returns false (out.zero set) for an
+// all-zero sub-block. The weights' square roots are the caller's (step 1's waux).
 template <const GridSearchConfig& C>
-inline void QuantizeGridSubBlock(const Lattice& lat, const float* xb, const float* weight,
-                                 GridSubBlock& out) {
-  constexpr int n = C.n, ng = C.n / C.gdim, ns = C.n / 8;
-  constexpr int kBits = C.gdim == 8 ? 2 : 3;
-  float xval[n], waux[n];
-  int8_t L[n], Laux[n];
-  bool on_grid[ng], on_grid_aux[ng];
-  out = GridSubBlock{};
-
-  // 1. Weights' square roots, magnitudes and signs.
-  for (int i = 0; i < n; ++i) waux[i] = sqrtf(weight[i]);
+inline bool GridSubBlockStart(const float* xb, const float* weight, float* xval, int8_t* L, GridSubBlock& out,
+                              float& scale, float& denom) {
+  constexpr int n = C.n, ns = C.n / 8;
   for (int k = 0; k < ns; ++k) {
     int nflip = 0;
     uint8_t s = 0;
@@ -243,24 +232,49 @@ inline void QuantizeGridSubBlock(const Lattice& lat, const float* xb, const floa
   for (int i = 0; i < n; ++i) L[i] = 0;
   if (C.exact_zero ? !max : max < C.eps) {
     out.zero = true;
-    return;
+    return false;
   }
 
-  // 3. Scale search.
-  float scale, denom;
+  // 3. The first scale.
   if constexpr (C.init == InitialScale::kQpQuants) {
     uint8_t Lqp[n];
     scale = MakeQpQuants(n, C.kmaxq + 1, xval, Lqp, weight);
     const float eff_max = scale * C.kmaxq;
     if (eff_max <= 0) {
       out.zero = true;
-      return;
+      return false;
     }
     denom = eff_max;
   } else {
     scale = max / (2 * C.kmaxq - 1);
     denom = max;
   }
+  return true;
+}
+
+// Quantizes one sub-block of C.n values xb with weights `weight` (already formed by
+// the caller with the type's formula). Steps (ggml's order):
+//  1. waux = sqrt(weight); xval = |x| with the sign bits per 8 values; for parity
+//     types an odd number of minus signs flips the value with the smallest w*x^2.
+//  2. max of xval; below the threshold the sub-block is all-zero.
+//  3. Scale search: for each is, round every group (off-grid -> best neighbour),
+//     score sumqx^2/sumq2 (cross-multiplied, strict >), keep the best levels.
+//  4. Refinement with the best scale (see Refine), then scale = sumqx/sumq2.
+//  5. A negative scale (possible only in degenerate weightings) flips the signs.
+template <const GridSearchConfig& C>
+inline void QuantizeGridSubBlock(const Lattice& lat, const float* xb, const float* weight,
+                                 GridSubBlock& out) {
+  constexpr int n = C.n, ng = C.n / C.gdim, ns = C.n / 8;
+  constexpr int kBits = C.gdim == 8 ? 2 : 3;
+  float xval[n], waux[n];
+  int8_t L[n], Laux[n];
+  bool on_grid[ng], on_grid_aux[ng];
+  out = GridSubBlock{};
+
+  // 1. Weights' square roots, magnitudes and signs; 2. all-zero test; 3. first scale.
+  for (int i = 0; i < n; ++i) waux[i] = sqrtf(weight[i]);
+  float scale, denom;
+  if (!GridSubBlockStart<C>(xb, weight, xval, L, out, scale, denom)) return;
   const bool on_grid_init = C.refine != Refine::kAllIfAnyOffGridNoInit;
   for (int k = 0; k < ng; ++k) on_grid[k] = on_grid_init;
   float best = 0;

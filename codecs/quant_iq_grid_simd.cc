@@ -159,55 +159,9 @@ void SearchSubBlock(const Lattice& lat, const float* xb, const float* weight, Gr
   int i0 = 0;
   for (; i0 + N <= n; i0 += N) hn::StoreU(hn::Sqrt(hn::LoadU(df, weight + i0)), df, waux + i0);
   for (; i0 < n; ++i0) waux[i0] = sqrtf(weight[i0]);
-  for (int k = 0; k < ns; ++k) {
-    int nflip = 0;
-    uint8_t s = 0;
-    for (int i = 0; i < 8; ++i) {
-      if (xb[8 * k + i] >= 0) {
-        xval[8 * k + i] = xb[8 * k + i];
-      } else {
-        xval[8 * k + i] = -xb[8 * k + i];
-        ++nflip;
-        s = static_cast<uint8_t>(s | (1 << i));
-      }
-    }
-    if (C.parity && nflip % 2) {
-      int imin = 0;
-      float min = weight[8 * k] * xb[8 * k] * xb[8 * k];
-      for (int i = 1; i < 8; ++i) {
-        const float ax = weight[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
-        if (ax < min) min = ax, imin = i;
-      }
-      xval[8 * k + imin] = -xval[8 * k + imin];
-      s = static_cast<uint8_t>(s ^ (1 << imin));
-    }
-    out.signs[k] = C.parity ? static_cast<uint8_t>(s & 127) : s;
-  }
-
-  // 2. All-zero test.
-  float max = xval[0];
-  for (int i = 1; i < n; ++i) max = MaxF(max, xval[i]);
-  for (int i = 0; i < n; ++i) L[i] = 0;
-  if (C.exact_zero ? !max : max < C.eps) {
-    out.zero = true;
-    return;
-  }
-
-  // 3. Scale search.
+  // 2.-3. Signs and magnitudes, the all-zero test and the first scale: the oracle's code.
   float scale, denom;
-  if constexpr (C.init == InitialScale::kQpQuants) {
-    uint8_t Lqp[n];
-    scale = MakeQpQuants(n, C.kmaxq + 1, xval, Lqp, weight);
-    const float eff_max = scale * C.kmaxq;
-    if (eff_max <= 0) {
-      out.zero = true;
-      return;
-    }
-    denom = eff_max;
-  } else {
-    scale = max / (2 * C.kmaxq - 1);
-    denom = max;
-  }
+  if (!GridSubBlockStart<C>(xb, weight, xval, L, out, scale, denom)) return;
 
   // 3a. The candidates' inverse scales and scales, ggml's expressions; the padding
   //     lanes repeat the last candidate (computed, never chosen).
