@@ -34,21 +34,6 @@ namespace fs = std::filesystem;
 using test::GgufBytes;
 using test::StBytes;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAsan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
-#else
-constexpr bool kAsan = false;
-#endif
-
-// 1 GiB of address space (ASan reserves terabytes of shadow: no limit there).
-std::string Limit() { return kAsan ? "" : "ulimit -v 1048576; "; }
-
 std::string Q(const fs::path& p) { return "'" + p.string() + "'"; }
 
 void Write(const fs::path& p, const std::vector<uint8_t>& bytes) {
@@ -129,7 +114,7 @@ TEST_CASE("hostile: files claiming terabytes fail fast within 1 GiB of address s
   for (const Bomb& bomb : Bombs()) {
     const fs::path p = tmp / bomb.name;
     Write(p, bomb.bytes);
-    const auto r = test::Run(Limit() + Q(test::BitsmithExe()) + " info " + Q(p));
+    const auto r = test::Run(test::UlimitPrefix() + Q(test::BitsmithExe()) + " info " + Q(p));
     INFO(bomb.name << "\nstdout: " << r.out << "\nstderr: " << r.err);
     CHECK(r.status == 2);
     CHECK(r.err.find("bitsmith: error: ") != std::string::npos);
@@ -162,7 +147,7 @@ TEST_CASE("hostile: large but honest headers stay within 1 GiB (memory bounded b
   // Found by this test (2026-11-23): `info --json` of many_tensors.safetensors ran out of
   // 1 GiB, building one JSON document of 900k entries; info now writes it entry by entry.
   for (const char* f : {"many_strings.gguf", "many_tensors.safetensors"}) {
-    const auto r = test::Run(Limit() + Q(test::BitsmithExe()) + " info --json - " + Q(tmp / f) + " > " +
+    const auto r = test::Run(test::UlimitPrefix() + Q(test::BitsmithExe()) + " info --json - " + Q(tmp / f) + " > " +
                              Q(tmp / "out.json"));
     INFO(f << "\nstderr: " << r.err.substr(0, 2000));
     CHECK(r.status == 0);
@@ -226,7 +211,7 @@ TEST_CASE("hostile: --recipe and --imatrix of an endless device are refused in b
   test::TempDir tmp;
   Write(tmp / "in.safetensors", SmallF32File("w", 2, 256));
   for (const char* opt : {"--recipe", "--imatrix"}) {
-    const auto r = test::Run(Limit() + Q(test::BitsmithExe()) + " convert " + Q(tmp / "in.safetensors") + " " +
+    const auto r = test::Run(test::UlimitPrefix() + Q(test::BitsmithExe()) + " convert " + Q(tmp / "in.safetensors") + " " +
                              Q(tmp / "out.gguf") + " --to q4_k --dry-run " + opt + " /dev/zero");
     INFO(opt << "\nstdout: " << r.out << "\nstderr: " << r.err);
     CHECK(r.status == 2);
@@ -249,7 +234,7 @@ TEST_CASE("hostile: convert of every malformed catalogue case exits 2 and writes
     const char* outs[] = {"dir", "file.safetensors", "file.gguf"};
     const char* to = n % 2 ? "f32" : "bf16";
     const fs::path out = out_root / outs[n++ % 3];
-    const auto r = test::Run(Limit() + Q(test::BitsmithExe()) + " convert " + Q(in) + " " + Q(out) + " --to " + to);
+    const auto r = test::Run(test::UlimitPrefix() + Q(test::BitsmithExe()) + " convert " + Q(in) + " " + Q(out) + " --to " + to);
     INFO("case " << c.name << " -> " << out.filename() << "\nstdout: " << r.out << "\nstderr: " << r.err);
     CHECK(r.status == 2);
     CHECK(r.err.find(c.expect) != std::string::npos);

@@ -17,18 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAsan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
-#else
-constexpr bool kAsan = false;
-#endif
-
 TEST_CASE("the malformed catalogue has at least 60 uniquely named cases", "[convert][malformed]") {
   const auto cases = test::MalformedCatalogue();
   CHECK(cases.size() >= 60);
@@ -60,7 +48,7 @@ TEST_CASE("bitsmith info exits 2 on every malformed case, in bounded memory", "[
   // 1 GiB of address space is far more than bitsmith needs for these files and
   // far less than any of them claims. ASan reserves terabytes of address space,
   // so the limit only applies to plain builds.
-  const std::string limit = kAsan ? "" : "ulimit -v 1048576; ";
+  const std::string limit = test::UlimitPrefix();
   for (const auto& c : test::MalformedCatalogue()) {
     const fs::path path = test::Materialize(c, tmp / c.name);
     const auto r = test::Run(limit + "'" + test::BitsmithExe().string() + "' info '" + path.string() + "'");

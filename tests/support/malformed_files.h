@@ -19,6 +19,23 @@
 
 namespace bitsmith::test {
 
+// "ulimit -v 1048576; " (1 GiB of address space) before the shell commands that
+// check memory stays bounded, or "" under AddressSanitizer, whose shadow memory
+// needs terabytes of address space.
+inline std::string UlimitPrefix() {
+#if defined(__SANITIZE_ADDRESS__)
+  return "";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return "";
+#else
+  return "ulimit -v 1048576; ";
+#endif
+#else
+  return "ulimit -v 1048576; ";
+#endif
+}
+
 // A safetensors file: u64 LE header length, the header text (padded with spaces
 // to a multiple of 8 when `pad`), then `data` bytes.
 std::vector<uint8_t> StBytes(const std::string& header, const std::vector<uint8_t>& data, bool pad = true);
