@@ -8,7 +8,7 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PKGS := cmake ninja-build g++ pkg-config libhwy-dev libeigen3-dev libfmt-dev catch2 \
-            nlohmann-json3-dev libcli11-dev
+            nlohmann-json3-dev libcli11-dev libre2-dev
 # Test-only: headless Chromium renders the report page (optional: the test says SKIPPED
 # without it); clang + libclang-rt for the libFuzzer/sanitizer builds (make fuzz, and
 # fuzz-ci, the sanitizer part of make test, which fails without them).
@@ -87,11 +87,18 @@ fuzz: fuzz-build npm-deps
 	./tools/run_fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 # fuzz-ci (part of `make test`): every committed corpus replayed under ASan+UBSan, then each
-# target fuzzed for FUZZ_CI_SECONDS; any finding fails. To fit the CI budget on 2 cores its
-# build (build-fuzz-ci) compiles only the fuzz targets and only Highway's static target:
-# -march=x86-64-v3 + HWY_COMPILE_ONLY_STATIC, so the sanitized SIMD code is the AVX2 target
-# (next to the scalar oracles); `make fuzz` builds every Highway target. docs/RELIABILITY.md.
+# target fuzzed from its committed seeds with a fixed seed for FUZZ_CI_RUNS executions or
+# FUZZ_CI_SECONDS, whichever comes first; any finding fails. The fixed seed makes it one
+# reproducible sequence per target, not a lottery: CI runs a prefix of it, and
+# `make fuzz-ci FUZZ_CI_SECONDS=300` runs (and so checks) more of the same sequence before a
+# change lands. Exploring is `make fuzz` (random seeds, corpus kept). To fit the CI budget
+# on 2 cores the build (build-fuzz-ci) compiles only the fuzz targets and only Highway's
+# static target: -march=x86-64-v3 + HWY_COMPILE_ONLY_STATIC, so the sanitized SIMD code is
+# the AVX2 target (next to the scalar oracles); `make fuzz` builds every Highway target.
+# docs/RELIABILITY.md.
 FUZZ_CI_SECONDS ?= 30
+FUZZ_CI_RUNS ?= 500000
+FUZZ_CI_SEED ?= 20261123
 FUZZ_CI_FLAGS := -O1 -march=x86-64-v3 -DHWY_COMPILE_ONLY_STATIC=1
 fuzz-ci: deps fuzz-deps npm-deps
 	@command -v clang++ >/dev/null || { echo "make fuzz-ci needs clang (apt-get install clang libclang-rt-14-dev)"; exit 1; }
@@ -99,7 +106,7 @@ fuzz-ci: deps fuzz-deps npm-deps
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz-ci -G Ninja -DBITSMITH_FUZZ=ON -DBITSMITH_TESTS=OFF \
 	  -DBITSMITH_BENCH=OFF -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=$(FUZZ_CI_FLAGS)" "-DCMAKE_C_FLAGS=$(FUZZ_CI_FLAGS)"
 	cmake --build build-fuzz-ci -j $(JOBS) --target fuzz_all
-	./tools/run_fuzz.sh build-fuzz-ci $(FUZZ_CI_SECONDS)
+	FUZZ_SEED=$(FUZZ_CI_SEED) FUZZ_RUNS=$(FUZZ_CI_RUNS) FUZZ_FRESH=1 ./tools/run_fuzz.sh build-fuzz-ci $(FUZZ_CI_SECONDS)
 
 # The test suite under ASan+UBSan.
 sanitize: deps npm-deps

@@ -169,7 +169,7 @@ Runner Setup(CLI::App& sub) {
                  "or block type; e4m3fn/e5m2 are 128x128 block-scaled as DeepSeek stores them)");
   sub.add_option("--imatrix", opt->imatrix,
                  "llama.cpp importance matrix (.dat or GGUF): quantize with it and report imatrix_rel_rmse");
-  sub.add_option("--tensors", opt->tensors, "Only the tensors whose name matches this ECMAScript regex");
+  sub.add_option("--tensors", opt->tensors, "Only the tensors whose name matches this regex (searched, RE2 syntax as in recipes)");
   sub.add_option("--threads", opt->threads, "Worker threads (default: all cores); results never depend on it");
   sub.add_flag("--all", opt->all, "Print every tensor, not only the worst 20");
   sub.add_option("--reference", opt->reference,

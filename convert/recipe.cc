@@ -17,46 +17,6 @@ std::string_view Trim(std::string_view s) {
   return s.substr(b, e - b + 1);
 }
 
-// The first place where a quantifier (*, +, ?, {n}, {n,}, {n,m}) follows another
-// quantifier, other than the lazy '?' right after one ("a*?"), or npos. ECMAScript
-// forbids stacked quantifiers ("a*+" is a SyntaxError in JavaScript), but
-// libstdc++'s std::regex accepts them and then backtracks exponentially on them
-// (a recipe-fuzz finding: "(a|b)*+{1,3}" hung regex_search for seconds on an
-// 18-character name). Escapes and [...] classes are skipped.
-size_t StackedQuantifier(std::string_view p) {
-  bool prev_quant = false;  // the previous token was a quantifier
-  bool prev_lazy_ok = false;  // ... and a '?' may still make it lazy
-  for (size_t i = 0; i < p.size(); ++i) {
-    const char c = p[i];
-    size_t quant_end = std::string_view::npos;  // index of the quantifier's last char
-    if (c == '*' || c == '+' || c == '?') {
-      quant_end = i;
-    } else if (c == '{' && i + 1 < p.size() && p[i + 1] >= '0' && p[i + 1] <= '9') {
-      const size_t close = p.find('}', i);
-      if (close != std::string_view::npos) quant_end = close;
-    }
-    if (quant_end != std::string_view::npos) {
-      if (prev_quant && !(c == '?' && prev_lazy_ok)) return i;
-      prev_lazy_ok = !(prev_quant && c == '?');  // "a*?" is done; "a*" may take a '?'
-      prev_quant = true;
-      i = quant_end;
-      continue;
-    }
-    prev_quant = false;
-    if (c == '\\') {
-      ++i;  // the escaped character
-    } else if (c == '[') {
-      size_t j = i + 1;
-      if (j < p.size() && p[j] == '^') ++j;
-      if (j < p.size() && p[j] == ']') ++j;  // a leading ']' is literal
-      for (; j < p.size() && p[j] != ']'; ++j)
-        if (p[j] == '\\') ++j;
-      i = j;
-    }
-  }
-  return std::string_view::npos;
-}
-
 }  // namespace
 
 Result<RecipeRule> ParseRecipeRule(std::string_view text, std::string_view where) {
@@ -81,22 +41,16 @@ Result<RecipeRule> ParseRecipeRule(std::string_view text, std::string_view where
                      "{}: unknown type '{}' in '{}' (expected a type name such as q4_k, q8_0, "
                      "bf16, f32; `bitsmith formats` lists them all)",
                      where, type_name, line);
-  // 3. The regex (std::regex reports a bad one by throwing; stacked quantifiers it
-  // would accept and then backtrack on exponentially are refused first).
-  if (const size_t at = StackedQuantifier(pattern); at != std::string_view::npos)
-    return MakeError(ErrorKind::kBadInput,
-                     "{}: bad regex '{}': quantifier '{}' at offset {} follows another quantifier (not valid "
-                     "ECMAScript)",
-                     where, pattern, pattern[at], at);
+  // 3. The regex (RE2: a bad one is refused with RE2's reason).
+  Result<NameRegex> regex = NameRegex::Compile(pattern);
+  if (!regex.ok())
+    return MakeError(ErrorKind::kBadInput, "{}: bad regex '{}': {}", where, pattern,
+                     regex.error().message);
   RecipeRule rule;
   rule.pattern = std::string(pattern);
+  rule.regex = std::move(*regex);
   rule.type = *type;
   rule.where = std::string(where);
-  try {
-    rule.regex = std::regex(rule.pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    return MakeError(ErrorKind::kBadInput, "{}: bad regex '{}': {}", where, pattern, e.what());
-  }
   return rule;
 }
 
@@ -120,7 +74,7 @@ Result<std::vector<RecipeRule>> ParseRecipe(std::string_view text, std::string_v
 
 const RecipeRule* FirstMatch(std::span<const RecipeRule> rules, std::string_view name) {
   for (const RecipeRule& r : rules)
-    if (std::regex_search(name.begin(), name.end(), r.regex)) return &r;
+    if (r.regex.Search(name)) return &r;
   return nullptr;
 }
 

@@ -22,6 +22,7 @@
 #include "convert/checkpoint.h"
 #include "convert/fp8.h"
 #include "convert/imatrix.h"
+#include "convert/name_regex.h"
 #include "convert/pipeline.h"  // InputSet
 
 namespace bitsmith {
@@ -437,13 +438,13 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
   const auto t0 = std::chrono::steady_clock::now();
   ReportOptions o = options;
   if (o.types.empty()) o.types.assign(std::begin(kDefaultTypes), std::end(kDefaultTypes));
-  std::optional<std::regex> filter;
+  std::optional<NameRegex> filter;
   if (o.tensors) {
-    try {
-      filter.emplace(*o.tensors, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      return MakeError(ErrorKind::kBadUsage, "--tensors '{}': {}", *o.tensors, e.what());
-    }
+    Result<NameRegex> re = NameRegex::Compile(*o.tensors);
+    if (!re.ok())
+      return MakeError(ErrorKind::kBadUsage, "--tensors '{}': bad regex: {}", *o.tensors,
+                       re.error().message);
+    filter = std::move(*re);
   }
   for (DType t : o.types) {
     const DTypeInfo& d = GetDType(t);
@@ -515,7 +516,7 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
     for (size_t i = 0; i < out->tensors.size(); ++i) {
       const TensorInfo& st = out->tensors[i];
       if (out_scale[i]) continue;
-      if (filter && !std::regex_search(st.name, *filter)) continue;
+      if (filter && !filter->Search(st.name)) continue;
       auto it = ref_index.find(st.name);
       if (it == ref_index.end())
         return MakeError(ErrorKind::kBadInput, "--reference {}: no tensor '{}' (IN and the reference must have the "
@@ -596,7 +597,7 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
   for (size_t i = 0; i < (compare ? 0 : ck.tensors.size()); ++i) {
     const TensorInfo& t = ck.tensors[i];
     if (is_scale[i]) continue;
-    if (filter && !std::regex_search(t.name, *filter)) continue;
+    if (filter && !filter->Search(t.name)) continue;
     ReportTensor rt;
     rt.name = t.name;
     rt.shape = t.shape;

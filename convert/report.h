@@ -35,7 +35,6 @@
 #include <atomic>
 #include <cstdint>
 #include <optional>
-#include <regex>
 #include <span>
 #include <string>
 #include <vector>
@@ -60,7 +59,7 @@ Result<std::vector<DType>> ParseTypeList(std::string_view list, std::string_view
 struct ReportOptions {
   std::vector<DType> types;          // requested, in order (empty: DefaultReportTypes)
   std::string imatrix;               // llama.cpp imatrix file (.dat or GGUF), or empty
-  std::optional<std::string> tensors;  // ECMAScript regex searched in names: only those are measured
+  std::optional<std::string> tensors;  // regex (RE2, as recipes) searched in names: only those are measured
   int threads = 0;                   // <= 0: all cores
   Fp8Blocking block;                 // FP8 element targets (128x128)
   bool fp8_via_f32 = false;          // block types from scaled FP8: quantize the f32 product
