@@ -7,6 +7,14 @@
 # BUILD_DIR/artifacts/<name>-crash-*. UBSan findings abort (halt_on_error), so
 # they count as crashes. Prints each target's final stats (executions, cov:
 # edges, corpus size) and exits non-zero when any target found something.
+# Environment:
+#   FUZZ_SEED=N   libFuzzer -seed (default: libFuzzer picks one from the clock);
+#   FUZZ_RUNS=N   stop each target after N executions (-runs; SECONDS stays a cap);
+#   FUZZ_FRESH=1  start each target from its committed seeds only: BUILD_DIR/corpus/<name>
+#                 (what earlier runs found) is emptied first.
+# With FUZZ_SEED, FUZZ_RUNS and FUZZ_FRESH=1 a run is one fixed sequence of inputs: a run
+# cut short by SECONDS executes a prefix of it, so `make fuzz-ci` with a longer
+# FUZZ_CI_SECONDS checks everything CI can execute.
 set -uo pipefail
 BUILD_DIR=${1:-build-fuzz}
 SECONDS_PER=${2:-60}
@@ -25,16 +33,21 @@ fi
 mkdir -p "$BUILD_DIR/artifacts"
 for name in "${targets[@]}"; do
   exe="$BUILD_DIR/fuzz/fuzz_$name"
-  work="$BUILD_DIR/corpus/$name"; mkdir -p "$work" "$ROOT/fuzz/corpus/$name"
+  work="$BUILD_DIR/corpus/$name"
+  [ "${FUZZ_FRESH:-0}" = 1 ] && rm -rf "$work"
+  mkdir -p "$work" "$ROOT/fuzz/corpus/$name"
+  fixed=()
+  [ -n "${FUZZ_SEED:-}" ] && fixed+=(-seed="$FUZZ_SEED")
+  [ -n "${FUZZ_RUNS:-}" ] && fixed+=(-runs="$FUZZ_RUNS")
   dict=(); [ -f "$ROOT/fuzz/$name.dict" ] && dict=(-dict="$ROOT/fuzz/$name.dict")
-  echo "== fuzz $name for ${SECONDS_PER}s ($(ls "$ROOT/fuzz/corpus/$name" | wc -l) seeds)"
+  echo "== fuzz $name for ${SECONDS_PER}s ${fixed[*]} ($(ls "$ROOT/fuzz/corpus/$name" | wc -l) seeds)"
   log="$BUILD_DIR/artifacts/$name.log"
   # Every log line is prefixed with the seconds since the start ("[+12s] #4096 NEW cov: ..."),
   # so the log shows when coverage last grew (the plateau).
   t0=$(date +%s)
   "$exe" "$work" "$ROOT/fuzz/corpus/$name" -max_total_time="$SECONDS_PER" -print_final_stats=1 \
     -rss_limit_mb=2048 -timeout=25 -max_len=65536 -close_fd_mask=1 \
-    -artifact_prefix="$BUILD_DIR/artifacts/$name-" "${dict[@]}" 2>&1 |
+    -artifact_prefix="$BUILD_DIR/artifacts/$name-" "${dict[@]}" "${fixed[@]}" 2>&1 |
     while IFS= read -r line; do printf -v now '%(%s)T' -1; printf '[+%ds] %s\n' $((now - t0)) "$line"; done >"$log"
   rc=${PIPESTATUS[0]}
   grep -E "^\[\+[0-9]+s\] #[0-9]+[[:space:]]+(INITED|DONE)|stat::number_of_executed_units|stat::peak_rss_mb" "$log" |
