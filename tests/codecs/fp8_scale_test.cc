@@ -2,6 +2,7 @@
 // segment kernels' scalar composition (DecodeScaledTo* with Impl::kReference,
 // one call per bn-column segment), on every compiled Highway target, and its
 // NaN-code flag against a plain scan.
+#include <cmath>    // std::isnan, INFINITY, NAN
 #include <cstring>
 #include <random>
 #include <string>
@@ -94,6 +95,89 @@ TEST_CASE("fused FP8 row kernel equals the segment composition on every target",
           for (size_t i = want.size(); i < simd.size(); ++i) REQUIRE(simd[i] == 0xAB);
         });
       }
+    }
+  }
+}
+
+// The BF16 fast path (finite codes, finite block scale; codecs/fp8_scale.cc)
+// and its fallbacks, element by element against the scalar oracle
+// F32ToBF16Bits(DecodeToF32Ref(code) * scale): all 256 codes under every
+// scale of a pool that rounds, ties, overflows bf16 and f32, lands in f32
+// subnormals, is zero, +-inf or NaN, at row lengths around each vector width
+// and at misaligned input and output addresses.
+TEST_CASE("fused FP8 row kernel, BF16: every code x every kind of scale, ragged rows, misaligned",
+          "[codecs][element][fp8]") {
+  const std::vector<float> pool = {
+      1.0f, 0.5f, 1.7f, -0.75f, 2.2e-4f, 0.0013828278f, 3.0517578e-05f, 123456.7f,
+      1.00390625f,                      // 1 + 2^-8: products tie in bf16
+      F32FromBits(0x3F808000),          // ties at other magnitudes
+      1e-38f, 1.1754944e-38f,           // near the smallest f32 normal
+      F32FromBits(0x00000003), F32FromBits(0x00400000), 2.5e-40f,  // f32 subnormal scales
+      4e30f, 7.6e35f, 3.4028235e38f, -3.4028235e38f,  // products overflow bf16 / f32
+      0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN};
+  std::mt19937_64 rng(23);
+  for (Id id : {Id::kE4M3FN, Id::kE5M2}) {
+    for (const bool with_nan_codes : {false, true}) {
+      // 256 * pool.size() codes: each scale meets all 256 codes in one block.
+      const size_t bn = 256;
+      std::vector<uint8_t> codes(256 * pool.size());
+      std::vector<float> scales(pool.size());
+      for (size_t b = 0; b < pool.size(); ++b) {
+        scales[b] = pool[b];
+        for (int c = 0; c < 256; ++c) codes[b * 256 + c] = static_cast<uint8_t>((c * 37 + b * 11) & 0xFF);
+      }
+      // Rows without a non-finite code take the fast path everywhere.
+      if (!with_nan_codes)
+        for (auto& c : codes)
+          if (NonFiniteCode(id, c)) c = static_cast<uint8_t>(c & 0x80);
+      const size_t n = codes.size();
+      std::vector<uint16_t> want(n);
+      for (size_t j = 0; j < n; ++j)
+        want[j] = F32ToBF16Bits(DecodeToF32Ref(id, codes[j]) * scales[j / bn]);
+      // Which NaN an f32 multiply of two NaNs returns is not specified (it is
+      // the first operand's on x86, and operand order is the compiler's), so
+      // the sign of NaN code x NaN scale is not compared.
+      auto skip = [&](size_t j) { return NonFiniteCode(id, codes[j]) && std::isnan(scales[j / bn]); };
+      ForEachTarget([&] {
+        for (size_t mis : {size_t{0}, size_t{1}, size_t{3}}) {
+          std::vector<uint8_t> in(n + mis);
+          std::memcpy(in.data() + mis, codes.data(), n);
+          std::vector<uint16_t> out(n + mis + 40, 0xABAB);
+          const bool nan = DecodeScaledRow(id, in.data() + mis, n, scales.data(), bn, ScaledTarget::kBF16,
+                                           out.data() + mis);
+          INFO(GetElementFormat(id).name << " misalignment " << mis);
+          CHECK(nan == with_nan_codes);
+          for (size_t j = 0; j < n; ++j)
+            if (out[mis + j] != want[j] && !skip(j))
+              FAIL("element " << j << " code 0x" << std::hex << int(codes[j]) << " scale bits 0x"
+                              << F32Bits(scales[j / bn]) << ": got 0x" << out[mis + j] << ", want 0x" << want[j]);
+          for (size_t j = 0; j < mis; ++j) REQUIRE(out[j] == 0xABAB);
+          for (size_t j = mis + n; j < out.size(); ++j) REQUIRE(out[j] == 0xABAB);
+        }
+        // Ragged rows: lengths around every vector width (16, 32, 64 codes per
+        // unit), block sizes that do and do not divide them, random codes.
+        for (size_t len : {1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 191, 255, 257, 1000}) {
+          for (size_t bl : {size_t{1}, size_t{5}, size_t{16}, size_t{48}, size_t{64}, size_t{128}, len}) {
+            std::vector<uint8_t> row(len);
+            for (auto& c : row) {
+              c = static_cast<uint8_t>(rng());
+              if (!with_nan_codes && NonFiniteCode(id, c)) c = 0x01;  // a subnormal
+            }
+            std::vector<float> sc((len + bl - 1) / bl);
+            for (auto& x : sc) x = pool[rng() % 10];  // the finite non-zero scales
+            std::vector<uint16_t> out(len + 40, 0xABAB);
+            (void)DecodeScaledRow(id, row.data(), len, sc.data(), bl, ScaledTarget::kBF16, out.data());
+            for (size_t j = 0; j < len; ++j) {
+              const uint16_t w = F32ToBF16Bits(DecodeToF32Ref(id, row[j]) * sc[j / bl]);
+              if (out[j] != w)
+                FAIL(GetElementFormat(id).name << " len " << len << " bn " << bl << " element " << j << " code 0x"
+                                               << std::hex << int(row[j]) << ": got 0x" << out[j] << ", want 0x"
+                                               << w);
+            }
+            for (size_t j = len; j < out.size(); ++j) REQUIRE(out[j] == 0xABAB);
+          }
+        }
+      });
     }
   }
 }
