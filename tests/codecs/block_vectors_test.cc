@@ -20,20 +20,14 @@
 #include "codecs/quant.h"
 #include "support/block_vectors.h"
 #include "support/test_data.h"
+#include "support/dump.h"
 
 namespace bitsmith {
 namespace {
 
-std::string Hex(const uint8_t* p, size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += fmt::format("{:02x}", p[i]);
-  return s;
-}
-uint32_t Bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
+using test::Bits;
+using test::Hex;
+
 
 struct Counts {
   int matched = 0;

@@ -41,28 +41,18 @@
 #include "codecs/quant.h"
 #include "formats/blocks_iq.h"
 #include "formats/dtype.h"
+#include "support/dump.h"
 
 namespace bitsmith {
 namespace {
 
+using test::Bits;
+using test::Floats;
+using test::Hex;
+
 constexpr DType kTypes[] = {DType::kTQ1_0, DType::kTQ2_0,  DType::kMXFP4,  DType::kIQ2_XXS, DType::kIQ2_XS,
                             DType::kIQ2_S, DType::kIQ3_XXS, DType::kIQ3_S, DType::kIQ1_S,   DType::kIQ1_M};
 
-std::string Hex(const uint8_t* p, size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += fmt::format("{:02x}", p[i]);
-  return s;
-}
-uint32_t Bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-std::string Floats(const float* x, int n) {
-  std::string s;
-  for (int i = 0; i < n; ++i) s += fmt::format("{}{:a}", i ? "," : "", x[i]);
-  return s;
-}
 
 // A named input: rows of n_per_row values.
 struct EdgeInput {

@@ -22,9 +22,13 @@
 #include "codecs/iq_kernels.h"
 #include "codecs/quant.h"
 #include "formats/dtype.h"
+#include "support/dump.h"
 
 namespace bitsmith {
 namespace {
+
+using test::Floats;
+using test::Hex;
 
 using QuantizeFn = void (*)(const float*, void*, int64_t, int64_t, const float*);
 struct GridType {
@@ -39,16 +43,6 @@ const GridType kGridTypes[] = {
     {DType::kIQ3_S, iq::QuantizeIQ3SRef, iq::QuantizeIQ3SGridSimd},
 };
 
-std::string Hex(const uint8_t* p, size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += fmt::format("{:02x}", p[i]);
-  return s;
-}
-std::string Floats(const float* x, int n) {
-  std::string s;
-  for (int i = 0; i < n; ++i) s += fmt::format("{}{:a}", i ? "," : "", x[i]);
-  return s;
-}
 
 struct Input {
   std::string name;

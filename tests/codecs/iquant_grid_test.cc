@@ -39,9 +39,12 @@
 #include "formats/iq_grids/kgrid_3bit_512.h"
 #include "formats/iq_grids/ksigns_iq2xs.h"
 #include "formats/iq_grids/kvalues_mxfp4.h"
+#include "support/dump.h"
 
 namespace bitsmith {
 namespace {
+
+using test::Bits;
 
 using iq::LatticeId;
 
@@ -156,11 +159,6 @@ TEST_CASE("iquant lattices: lazy initialisation is shared and thread-safe", "[iq
 // ---------------------------------------------------------------------------
 // Dequantization of blocks that use every grid row.
 
-uint32_t Bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
 
 // Decodes `blocks` through the scalar oracle and the SIMD path on every target and
 // compares each element with expected[i] (bit patterns).

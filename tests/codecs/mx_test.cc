@@ -26,15 +26,17 @@
 #include "formats/blocks_mx.h"
 #include "formats/dtype.h"
 #include "formats/element_format.h"
+#include "support/dump.h"
 
 namespace bitsmith {
 namespace {
 
+using test::Bits;
+using test::FromBits;
+
 constexpr DType kMxTypes[] = {DType::kMXFP8_E4M3, DType::kMXFP8_E5M2, DType::kMXFP6_E3M2,
                               DType::kMXFP6_E2M3, DType::kMXINT8,     DType::kMXFP4_OCP};
 
-uint32_t Bits(float f) { return std::bit_cast<uint32_t>(f); }
-float FromBits(uint32_t b) { return std::bit_cast<float>(b); }
 std::string Hex(uint32_t v) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0x%08X", v);

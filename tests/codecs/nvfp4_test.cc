@@ -23,12 +23,14 @@
 #include "formats/blocks_mx.h"
 #include "formats/dtype.h"
 #include "formats/element_format.h"
+#include "support/dump.h"
 
 namespace bitsmith {
 namespace {
 
+using test::Bits;
+
 constexpr int kB = kNvfp4BlockElems;
-uint32_t Bits(float f) { return std::bit_cast<uint32_t>(f); }
 
 // Nearest finite code of `id` to v (ties to the even code, saturating), with v's sign.
 uint32_t NearestCode(ElementFormatId id, double v) {
