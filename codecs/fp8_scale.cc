@@ -1,7 +1,10 @@
 // Fused block-scaled FP8 row kernel (codecs/fp8_scale.h): scalar reference,
-// Highway kernel, dispatch. Layout after hwy/examples/skeleton.cc; the
-// per-element work is codecs/element-inl.h's DecodeF32Unit, the very unit the
-// segment kernels (DecodeScaledToBF16, ...) run, so both agree bit for bit.
+// Highway kernels, dispatch. Layout after hwy/examples/skeleton.cc. BF16 rows
+// (the DeepSeek fp8_cast_bf16 job) take the fast path below; F32 / F16 rows,
+// rows with a NaN / inf code and blocks with a non-finite scale take the
+// general path, codecs/element-inl.h's DecodeF32Unit, the very unit the
+// segment kernels (DecodeScaledToBF16, ...) run. Both equal the scalar
+// reference bit for bit (tests/codecs/fp8_scale_test.cc, every target).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "codecs/fp8_scale.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -36,6 +39,27 @@ HWY_NOINLINE void ScaledRowLoop(const uint8_t* HWY_RESTRICT in, size_t n, const 
       std::memcpy(static_cast<uint8_t*>(out) + (j0 + i) * kOutBytes, obuf, (len - i) * kOutBytes);
     }
   }
+}
+
+// 2. max over j of (code & 0x7F): the non-finite codes are the top of that
+//    range (>= 0x7F for e4m3fn, >= 0x7C for e5m2). The codes are still in L1.
+HWY_INLINE uint8_t MaxMagnitudeCode(const uint8_t* HWY_RESTRICT in, size_t n) {
+  const hn::ScalableTag<uint8_t> d8;
+  const size_t N = hn::Lanes(d8);
+  const auto mask = hn::Set(d8, uint8_t{0x7F});
+  auto m = hn::Zero(d8);
+  size_t i = 0;
+  for (; i + N <= n; i += N) m = hn::Max(m, hn::And(hn::LoadU(d8, in + i), mask));
+  if (i < n) {
+    HWY_ALIGN uint8_t buf[kMaxVecBytes] = {};
+    std::memcpy(buf, in + i, n - i);
+    m = hn::Max(m, hn::And(hn::Load(d8, buf), mask));
+  }
+  HWY_ALIGN uint8_t lanes[kMaxVecBytes];
+  hn::Store(m, d8, lanes);
+  uint8_t r = 0;
+  for (size_t k = 0; k < N; ++k) r = lanes[k] > r ? lanes[k] : r;
+  return r;
 }
 
 // ---------------------------------------------------------------------------
@@ -139,7 +163,8 @@ HWY_INLINE hn::Vec<D16> ScaleRoundBf16(D16 d16, DF df, hn::Vec<D16> bits, hn::Ve
 // Steps 1-5 for Lanes(u8) codes at src -> bf16 at dst.
 template <ElementFormatId kId, class D8, class Perm>
 HWY_INLINE void FastBf16Unit(D8 d8, const FastBf16Consts<D8, Perm>& k, const uint8_t* HWY_RESTRICT src,
-                             hn::Vec<hn::Repartition<float, D8>> scale, uint16_t* HWY_RESTRICT dst) {
+                             hn::Vec<hn::Repartition<float, D8>> scale, uint16_t* HWY_RESTRICT dst,
+                             hn::Vec<D8>& max_mag) {
   constexpr int M = Bf16ByteTables<kId>::M;
   constexpr int E = Bf16ByteTables<kId>::E;
   const hn::Repartition<uint64_t, D8> d64;
@@ -148,6 +173,7 @@ HWY_INLINE void FastBf16Unit(D8 d8, const FastBf16Consts<D8, Perm>& k, const uin
   // 1. Memory order -> block order.
   auto c = hn::LoadU(d8, src);
   if (hn::Lanes(d8) > 16) c = hn::BitCast(d8, hn::TableLookupLanes(hn::BitCast(d64, c), k.perm));
+  max_mag = hn::Max(max_mag, hn::And(c, hn::Set(d8, uint8_t{0x7F})));  // for the NaN-code check
   // 2. The two bytes of the bf16 bits.
   const auto nib = hn::And(c, hn::Set(d8, uint8_t{0x0F}));
   const auto is_sub = hn::Eq(hn::And(c, hn::Set(d8, static_cast<uint8_t>(0x7F & ~((1u << M) - 1)))), hn::Zero(d8));
@@ -163,10 +189,12 @@ HWY_INLINE void FastBf16Unit(D8 d8, const FastBf16Consts<D8, Perm>& k, const uin
 }
 
 // One row through the fast path; blocks with a non-finite scale go through
-// the general unit (their products may be NaN).
+// the general unit (their products may be NaN). Returns the row's largest
+// code & 0x7F (the NaN-code check of the general path, folded into the loop:
+// a row with a non-finite code must be redone by the general path).
 template <ElementFormatId kId>
-HWY_NOINLINE void FastBf16RowLoop(const uint8_t* HWY_RESTRICT in, size_t n, const float* HWY_RESTRICT scales,
-                                  size_t bn, uint16_t* HWY_RESTRICT out) {
+HWY_NOINLINE uint8_t FastBf16RowLoop(const uint8_t* HWY_RESTRICT in, size_t n, const float* HWY_RESTRICT scales,
+                                     size_t bn, uint16_t* HWY_RESTRICT out) {
   using T = Bf16ByteTables<kId>;
   using D8 = hn::ScalableTag<uint8_t>;
   const D8 d8;
@@ -176,56 +204,48 @@ HWY_NOINLINE void FastBf16RowLoop(const uint8_t* HWY_RESTRICT in, size_t n, cons
       QuarterPermutation(d64), hn::LoadDup128(d8, T::kBytes.normal_lo), hn::LoadDup128(d8, T::kBytes.normal_hi),
       hn::LoadDup128(d8, T::kBytes.sub_lo), hn::LoadDup128(d8, T::kBytes.sub_hi)};
   const size_t N = hn::Lanes(d8);
+  auto max_mag = hn::Zero(d8);
+  uint8_t max_other = 0;  // of the blocks the general unit did
   for (size_t j0 = 0, b = 0; j0 < n; j0 += bn, ++b) {
     const size_t len = n - j0 < bn ? n - j0 : bn;
     const float s = scales[b];
     if (!std::isfinite(s)) {  // inf or NaN: products may be NaN
       ScaledRowLoop<kId, ScaledOut::kBF16>(in + j0, len, &s, len, out + j0);
+      const uint8_t m = MaxMagnitudeCode(in + j0, len);
+      max_other = m > max_other ? m : max_other;
       continue;
     }
     const auto vs = hn::Set(df, s);
     size_t i = 0;
-    for (; i + N <= len; i += N) FastBf16Unit<kId>(d8, k, in + j0 + i, vs, out + j0 + i);
+    for (; i + N <= len; i += N) FastBf16Unit<kId>(d8, k, in + j0 + i, vs, out + j0 + i, max_mag);
     if (i < len) {  // the block's tail, staged (zero codes decode to +0)
       HWY_ALIGN uint8_t buf[kMaxVecBytes] = {};
       HWY_ALIGN uint16_t obuf[kMaxVecBytes];
       std::memcpy(buf, in + j0 + i, len - i);
-      FastBf16Unit<kId>(d8, k, buf, vs, obuf);
+      FastBf16Unit<kId>(d8, k, buf, vs, obuf, max_mag);
       std::memcpy(out + j0 + i, obuf, (len - i) * sizeof(uint16_t));
     }
   }
+  HWY_ALIGN uint8_t lanes[kMaxVecBytes];
+  hn::Store(max_mag, d8, lanes);
+  for (size_t i = 0; i < N; ++i) max_other = lanes[i] > max_other ? lanes[i] : max_other;
+  return max_other;
 }
 #endif  // fast path
 
-// 2. max over j of (code & 0x7F): the non-finite codes are the top of that
-//    range (>= 0x7F for e4m3fn, >= 0x7C for e5m2). The codes are still in L1.
-HWY_INLINE uint8_t MaxMagnitudeCode(const uint8_t* HWY_RESTRICT in, size_t n) {
-  const hn::ScalableTag<uint8_t> d8;
-  const size_t N = hn::Lanes(d8);
-  const auto mask = hn::Set(d8, uint8_t{0x7F});
-  auto m = hn::Zero(d8);
-  size_t i = 0;
-  for (; i + N <= n; i += N) m = hn::Max(m, hn::And(hn::LoadU(d8, in + i), mask));
-  if (i < n) {
-    HWY_ALIGN uint8_t buf[kMaxVecBytes] = {};
-    std::memcpy(buf, in + i, n - i);
-    m = hn::Max(m, hn::And(hn::Load(d8, buf), mask));
-  }
-  HWY_ALIGN uint8_t lanes[kMaxVecBytes];
-  hn::Store(m, d8, lanes);
-  uint8_t r = 0;
-  for (size_t k = 0; k < N; ++k) r = lanes[k] > r ? lanes[k] : r;
-  return r;
-}
-
-// BF16 rows: the fast path unless the row holds a non-finite code.
+// BF16 rows: the fast path; a row with a non-finite code (a corrupt
+// checkpoint, or --allow-nonfinite) is redone by the general path. Returns
+// whether the row has a non-finite code (max of code & 0x7F >= threshold).
 template <ElementFormatId kId>
-HWY_INLINE void BF16Row(const uint8_t* in, size_t n, const float* scales, size_t bn, bool nonfinite, void* out) {
+HWY_INLINE bool BF16Row(const uint8_t* in, size_t n, const float* scales, size_t bn, uint8_t threshold, void* out) {
 #if HWY_TARGET != HWY_SCALAR && !HWY_HAVE_SCALABLE
-  if (!nonfinite) return FastBf16RowLoop<kId>(in, n, scales, bn, static_cast<uint16_t*>(out));
-#endif
-  (void)nonfinite;
+  if (FastBf16RowLoop<kId>(in, n, scales, bn, static_cast<uint16_t*>(out)) < threshold) return false;
   ScaledRowLoop<kId, ScaledOut::kBF16>(in, n, scales, bn, out);
+  return true;
+#else
+  ScaledRowLoop<kId, ScaledOut::kBF16>(in, n, scales, bn, out);
+  return MaxMagnitudeCode(in, n) >= threshold;
+#endif
 }
 
 inline bool DecodeScaledRowSimd(int fmt, const uint8_t* in, size_t n, const float* scales, size_t bn, int to,
@@ -234,10 +254,13 @@ inline bool DecodeScaledRowSimd(int fmt, const uint8_t* in, size_t n, const floa
   switch (static_cast<ElementFormatId>(fmt)) {
 #define BITSMITH_CASE(F, kThreshold)                                                                   \
   case ElementFormatId::F:                                                                            \
-    nonfinite = MaxMagnitudeCode(in, n) >= (kThreshold);                                              \
+    if (to == 1) {                                                                                    \
+      nonfinite = BF16Row<ElementFormatId::F>(in, n, scales, bn, (kThreshold), out);                  \
+      break;                                                                                          \
+    }                                                                                                 \
     if (to == 0) ScaledRowLoop<ElementFormatId::F, ScaledOut::kF32>(in, n, scales, bn, out);          \
-    else if (to == 1) BF16Row<ElementFormatId::F>(in, n, scales, bn, nonfinite, out);                  \
     else ScaledRowLoop<ElementFormatId::F, ScaledOut::kF16>(in, n, scales, bn, out);                  \
+    nonfinite = MaxMagnitudeCode(in, n) >= (kThreshold);                                              \
     break;
     BITSMITH_CASE(kE4M3FN, 0x7F)
     BITSMITH_CASE(kE5M2, 0x7C)
