@@ -29,10 +29,25 @@
 #include <cmath>    // sqrtf, HUGE_VALF
 #include <cstdint>
 #include <cstring>  // std::memcpy
+#include <array>
+#include <mutex>    // std::call_once
+#include <vector>
 
 #include "codecs/iq_grid_search.h"
 #include "codecs/iq_kernels.h"
 #include "codecs/iq_lattice.h"
+
+#ifndef BITSMITH_CODECS_QUANT_IQ_GRID_SIMD_CODES_
+#define BITSMITH_CODECS_QUANT_IQ_GRID_SIMD_CODES_
+namespace bitsmith::iq {
+// The neighbour lists with map indices instead of grid indices: laid out as
+// Lattice::neighbours (list head h holds the count), entry h+1+j = the map index
+// u = sum l_k << (bits*k) of neighbour j (NeighbourChunks::code of its grid index),
+// so that a scan's result is u without another lookup. Built on first use from
+// GetLattice / GetNeighbourChunks (thread-safe, cached; a few ms).
+const std::vector<uint16_t>& GetNeighbourCodes(LatticeId id);
+}  // namespace bitsmith::iq
+#endif
 
 HWY_BEFORE_NAMESPACE();
 namespace bitsmith::iq::HWY_NAMESPACE {
@@ -106,35 +121,141 @@ HWY_INLINE int ScanList(DF df, const uint16_t* nb, const int8_t* chunks, const f
   return best >= 0 ? best : nb[1];  // 3.
 }
 
-// A list of one is returned whatever its distance (ggml: the only candidate, or
-// the assert case above); short lists use vectors of at most 8 lanes (on 16-lane
-// targets half the work, same lane-wise results).
-template <int kDim, int kLevels>
-HWY_INLINE int BestNeighbour(const uint16_t* nb, const int8_t* chunks, const float* xval,
-                             const float* waux, float scale) {
-  const int count = nb[0];
-  if (count == 1) return nb[1];
-  if (count <= 8) return ScanList<kDim, kLevels>(hn::CappedTag<float, 8>(), nb, chunks, xval, waux, scale);
-  return ScanList<kDim, kLevels>(hn::ScalableTag<float>(), nb, chunks, xval, waux, scale);
+// ScanList with the minimum found by one reduction per list, not per vector:
+//  1. The same per-lane sums as ScanList's step 1. With at least 2*kLevels lanes
+//     the terms are tabulated by coordinate value k (lane k: waux_i * diff * diff,
+//     diff = scale*k - x_i) and looked up with the coordinate 2l+1 itself: for odd
+//     k the oracle's operations on q = 2l+1 (even lanes are never a coordinate).
+//  2. ggml's first strict minimum below FLT_MAX, as an unsigned minimum: every d2
+//     is +0, positive, +inf or NaN (a sum from +0 of waux*diff*diff with waux =
+//     sqrt(w) >= 0, -0 or NaN; +0 + -0 = +0, so never -0), and on such floats the
+//     unsigned order of the bits is the numeric order, with every NaN above +inf.
+//     Lanes past the list get the largest key; the minimum key m belongs to the
+//     smallest d2, the first list position holding it is ggml's pick (equal bits
+//     = equal floats here), and m >= bits(FLT_MAX) means no d2 below FLT_MAX: the
+//     first neighbour, as in ScanList's step 3 (so a list of one gives its point).
+//     A list that fits one vector needs no branch; longer ones keep their keys
+//     (up to kMaxKeys) and look for m vector by vector, in list order.
+constexpr int kMaxKeys = 256;
+template <int kDim, int kLevels, class DF, class V>
+HWY_INLINE int ScanKeys(DF df, const uint16_t* list, const int8_t* chunks, const V* xv, const V* wv,
+                        float scale) {
+  const hn::RebindToSigned<DF> di;
+  const hn::RebindToUnsigned<DF> du;
+  const hn::Rebind<int8_t, DF> d8;
+  constexpr int N = static_cast<int>(hn::MaxLanes(df));
+  constexpr bool kByCoord = N >= 2 * kLevels, kByLevel = !kByCoord && N >= kLevels;
+  const int count = list[0];
+  const int stride = count + 1;  // row length in NeighbourChunks
+  const auto vscale = hn::Set(df, scale);
+  // 1.
+  decltype(hn::Zero(df)) term[kDim];
+  if constexpr (kByCoord || kByLevel) {
+    const auto k = kByCoord ? hn::Iota(di, 0) : hn::Add(hn::ShiftLeft<1>(hn::Iota(di, 0)), hn::Set(di, 1));
+    const auto sq = hn::Mul(vscale, hn::ConvertTo(df, k));
+    for (int i = 0; i < kDim; ++i) {
+      const auto diff = hn::Sub(sq, xv[i]);
+      term[i] = hn::Mul(hn::Mul(wv[i], diff), diff);
+    }
+  }
+  auto keys = [&](int at) {
+    auto d2 = hn::Zero(df);
+    for (int i = 0; i < kDim; ++i) {
+      const auto pos = hn::PromoteTo(di, hn::LoadU(d8, chunks + stride * i + at));  // 2l+1
+      if constexpr (kByCoord) {
+        d2 = hn::Add(d2, hn::TableLookupLanes(term[i], hn::IndicesFromVec(df, pos)));
+      } else if constexpr (kByLevel) {
+        d2 = hn::Add(d2, hn::TableLookupLanes(term[i], hn::IndicesFromVec(df, hn::ShiftRight<1>(pos))));
+      } else {
+        const auto diff = hn::Sub(hn::Mul(vscale, hn::ConvertTo(df, pos)), xv[i]);
+        d2 = hn::Add(d2, hn::Mul(hn::Mul(wv[i], diff), diff));
+      }
+    }
+    const int left = count - at;
+    return hn::IfThenElse(hn::FirstN(du, static_cast<size_t>(left < N ? left : N)), hn::BitCast(du, d2),
+                          hn::Set(du, 0xFFFFFFFFu));
+  };
+  constexpr uint32_t kFltMaxBits = 0x7F7FFFFFu;
+  // 2.
+  if (count <= N) {
+    const auto key = keys(0);
+    const auto m = hn::MinOfLanes(du, key);
+    const intptr_t lane = hn::FindFirstTrue(du, hn::Eq(key, m));
+    return hn::GetLane(m) < kFltMaxBits ? list[1 + lane] : list[1];
+  }
+  HWY_ALIGN uint32_t kbuf[kMaxKeys + N];
+  auto kmin = hn::Set(du, 0xFFFFFFFFu);
+  for (int at = 0; at < count; at += N) {
+    const auto key = keys(at);
+    hn::Store(key, du, kbuf + at);
+    kmin = hn::Min(kmin, key);
+  }
+  const auto m = hn::MinOfLanes(du, kmin);
+  if (hn::GetLane(m) >= kFltMaxBits) return list[1];
+  for (int at = 0;; at += N) {
+    const intptr_t lane = hn::FindFirstTrue(du, hn::Eq(hn::Load(du, kbuf + at), m));
+    if (lane >= 0) return list[1 + at + lane];
+  }
 }
 
-// The oracle's RoundGroup with the vector scan: one group at inverse scale id.
+// The map index u of the best neighbour, from u's list in grid indices (nb) and in
+// map indices (codes, GetNeighbourCodes). Lists of up to kMaxKeys points (all, in
+// ggml's lattices) take ScanKeys on `codes`, returning u directly. xv/wv: the
+// group's x_i and waux_i broadcast (a caller scanning one group at several scales
+// forms them once).
+template <int kDim, int kLevels, class V>
+HWY_INLINE int BestNeighbour(const uint16_t* nb, const uint16_t* codes, const int32_t* grid_code,
+                             const int8_t* chunks, const float* xval, const float* waux, const V* xv,
+                             const V* wv, float scale) {
+  const hn::ScalableTag<float> df;
+  if (codes[0] <= kMaxKeys) return ScanKeys<kDim, kLevels>(df, codes, chunks, xv, wv, scale);
+  return grid_code[ScanList<kDim, kLevels>(df, nb, chunks, xval, waux, scale)];
+}
+
+// A group's x_i and waux_i, broadcast.
+template <int kDim, class DF, class V>
+HWY_INLINE void BroadcastGroup(DF df, const float* xval, const float* waux, V* xv, V* wv) {
+  for (int i = 0; i < kDim; ++i) xv[i] = hn::Set(df, xval[i]), wv[i] = hn::Set(df, waux[i]);
+}
+
+// Calls f(d, v) for the vectors of candidate lanes v.. covering 0..kCand-1: full
+// vectors, then the rest in a vector of 4 or 8 lanes when that suffices (IQ2_XS,
+// IQ2_S, IQ3_S have 19 candidates: 16 + 4 lanes on 16-lane targets, not 32).
+template <int kCand, class DF, class F>
+HWY_INLINE void ForCandidateVectors(DF df, F&& f) {
+  constexpr int N = static_cast<int>(hn::MaxLanes(df));
+  constexpr int kFull = kCand / N * N, kRest = kCand - kFull;
+  for (int v = 0; v < kFull; v += N) f(df, v);
+  if constexpr (kRest > 0 && kRest <= 4 && N > 4) {
+    f(hn::CappedTag<float, 4>(), kFull);
+  } else if constexpr (kRest > 0 && kRest <= 8 && N > 8) {
+    f(hn::CappedTag<float, 8>(), kFull);
+  } else if constexpr (kRest > 0) {
+    f(df, kFull);
+  }
+}
+
+// The oracle's RoundGroup with the vector scan: one group at inverse scale id;
+// an off-grid rounding takes the best neighbour's levels (the digits of its u).
 template <const GridSearchConfig& C>
-HWY_INLINE int RoundGroupOne(const Lattice& lat, const NeighbourChunks& nc, const float* xval,
-                             const float* waux, float id, float scale, int8_t* L) {
+HWY_INLINE void RoundGroupOne(const Lattice& lat, const NeighbourChunks& nc, const uint16_t* codes,
+                              const float* xval, const float* waux, float id, float scale, int8_t* L) {
   constexpr int kBits = C.gdim == 8 ? 2 : 3;
   for (int i = 0; i < C.gdim; ++i) {
     const int l = NearestInt(0.5f * (id * xval[i] - 1));
     L[i] = static_cast<int8_t>(l < 0 ? 0 : l > C.kmaxq - 1 ? C.kmaxq - 1 : l);
   }
   const uint32_t u = LevelIndex<C.gdim, kBits>(L);
-  int gi = lat.map[u];
+  const int gi = lat.map[u];
   if (gi < 0) {
-    gi = BestNeighbour<C.gdim, C.kmaxq>(lat.NeighboursOf(u), nc.coord.data() + C.gdim * (-(gi + 1)), xval, waux,
-                                        scale);
-    for (int i = 0; i < C.gdim; ++i) L[i] = static_cast<int8_t>((lat.pos[C.gdim * gi + i] - 1) / 2);
+    const int head = -(gi + 1);
+    const hn::ScalableTag<float> df;
+    decltype(hn::Zero(df)) xv[C.gdim], wv[C.gdim];
+    BroadcastGroup<C.gdim>(df, xval, waux, xv, wv);
+    const int code = BestNeighbour<C.gdim, C.kmaxq>(lat.neighbours.data() + head, codes + head, nc.code.data(),
+                                                    nc.coord.data() + C.gdim * head, xval, waux, xv, wv, scale);
+    for (int i = 0; i < C.gdim; ++i) L[i] = static_cast<int8_t>((code >> (kBits * i)) & ((1 << kBits) - 1));
   }
-  return gi;
 }
 
 // One sub-block; same steps (and results) as the oracle QuantizeGridSubBlock<C>,
@@ -146,6 +267,7 @@ void SearchSubBlock(const Lattice& lat, const float* xb, const float* weight, Gr
   constexpr int kCand = C.is_hi - C.is_lo + 1;
   static_assert(kCand <= kMaxCand, "candidate scales do not fit");
   const NeighbourChunks& nc = GetNeighbourChunks(C.lattice);
+  const uint16_t* codes = GetNeighbourCodes(C.lattice).data();
   const hn::ScalableTag<float> df;
   const hn::RebindToSigned<decltype(df)> di;
   const int N = static_cast<int>(hn::Lanes(df));
@@ -165,12 +287,17 @@ void SearchSubBlock(const Lattice& lat, const float* xb, const float* weight, Gr
 
   // 3a. The candidates' inverse scales and scales, ggml's expressions; the padding
   //     lanes repeat the last candidate (computed, never chosen).
+  //     In lanes: float(is) * is_step, + float(2*kmaxq - 1), / denom, then 1 / id:
+  //     the scalar expressions' IEEE operations (int operands converted first).
   HWY_ALIGN float cid[kMaxCand];
   HWY_ALIGN float cscale[kMaxCand];
-  for (int c = 0; c < kMaxCand; ++c) {
-    const int is = C.is_lo + (c < kCand ? c : kCand - 1);
-    cid[c] = (2 * C.kmaxq - 1 + is * C.is_step) / denom;
-    cscale[c] = 1 / cid[c];
+  for (int v = 0; v < kMaxCand; v += N) {
+    const auto is = hn::Min(hn::Iota(di, C.is_lo + v), hn::Set(di, C.is_hi));
+    const auto id = hn::Div(hn::Add(hn::Set(df, static_cast<float>(2 * C.kmaxq - 1)),
+                                    hn::Mul(hn::ConvertTo(df, is), hn::Set(df, C.is_step))),
+                            hn::Set(df, denom));
+    hn::Store(id, df, cid + v);
+    hn::Store(hn::Div(hn::Set(df, 1.0f), id), df, cscale + v);
   }
 
   // 3b. Levels l = clamp(nearest_int(0.5*(id*x - 1))) of every value for every
@@ -178,25 +305,28 @@ void SearchSubBlock(const Lattice& lat, const float* xb, const float* weight, Gr
   //     u's map entry (>= 0: on the grid). Element-wise, so exact.
   HWY_ALIGN int32_t uidx[ng][kMaxCand];
   HWY_ALIGN int32_t gidx[ng][kMaxCand];
-  const auto half = hn::Set(df, 0.5f), one = hn::Set(df, 1.0f), magic = hn::Set(df, 12582912.f);
-  const auto mant = hn::Set(di, 0x007fffff), bias = hn::Set(di, 0x00400000);
-  const auto lmax = hn::Set(di, C.kmaxq - 1);
-  for (int v = 0; v < kMaxCand; v += N) {
-    const auto id = hn::Load(df, cid + v);
+  //     Candidate lanes 0..kCand-1 only, in the vectors of ForCandidateVectors,
+  //     which 3c and 3d use too (3e reads lanes < kCand).
+  ForCandidateVectors<kCand>(df, [&](auto dc, int v) {
+    const hn::RebindToSigned<decltype(dc)> dci;
+    const auto half = hn::Set(dc, 0.5f), one = hn::Set(dc, 1.0f), magic = hn::Set(dc, 12582912.f);
+    const auto mant = hn::Set(dci, 0x007fffff), bias = hn::Set(dci, 0x00400000);
+    const auto lmax = hn::Set(dci, C.kmaxq - 1);
+    const auto id = hn::Load(dc, cid + v);
     for (int g = 0; g < ng; ++g) {
-      auto u = hn::Zero(di);
+      auto u = hn::Zero(dci);
       for (int k = 0; k < C.gdim; ++k) {
         const int i = C.gdim * g + k;
-        const auto t = hn::Mul(half, hn::Sub(hn::Mul(id, hn::Set(df, xval[i])), one));
+        const auto t = hn::Mul(half, hn::Sub(hn::Mul(id, hn::Set(dc, xval[i])), one));
         // ggml's nearest_int: the low mantissa bits of t + 1.5*2^23.
-        auto l = hn::Sub(hn::And(hn::BitCast(di, hn::Add(t, magic)), mant), bias);
-        l = hn::Min(hn::Max(l, hn::Zero(di)), lmax);
+        auto l = hn::Sub(hn::And(hn::BitCast(dci, hn::Add(t, magic)), mant), bias);
+        l = hn::Min(hn::Max(l, hn::Zero(dci)), lmax);
         u = hn::Or(u, hn::ShiftLeftSame(l, kBits * k));
       }
-      hn::Store(u, di, uidx[g] + v);
-      hn::Store(hn::GatherIndex(di, lat.map.data(), u), di, gidx[g] + v);
+      hn::Store(u, dci, uidx[g] + v);
+      hn::Store(hn::GatherIndex(dci, lat.map.data(), u), dci, gidx[g] + v);
     }
-  }
+  });
 
   // 3c. Off-grid groups: the best neighbour at the candidate's scale replaces the
   //     rounding (ggml's find_best_neighbour; its levels become the group's, kept
@@ -205,46 +335,52 @@ void SearchSubBlock(const Lattice& lat, const float* xb, const float* weight, Gr
   int32_t work[kMaxCand * ng + 64];  // CompressStore may write a whole vector past the end
   size_t nwork = 0;
   for (int g = 0; g < ng; ++g)
-    for (int v = 0; v < kCand; v += N) {
-      const auto off = hn::And(hn::Lt(hn::Load(di, gidx[g] + v), hn::Zero(di)),
-                               hn::FirstN(di, static_cast<size_t>(kCand - v)));
-      nwork += hn::CompressStore(hn::Iota(di, g * kMaxCand + v), off, di, work + nwork);
-    }
+    ForCandidateVectors<kCand>(df, [&](auto dc, int v) {
+      const hn::RebindToSigned<decltype(dc)> dci;
+      const auto off = hn::And(hn::Lt(hn::Load(dci, gidx[g] + v), hn::Zero(dci)),
+                               hn::FirstN(dci, static_cast<size_t>(kCand - v)));
+      nwork += hn::CompressStore(hn::Iota(dci, g * kMaxCand + v), off, dci, work + nwork);
+    });
   auto head_of = [&](int32_t item) { return -(gidx[item / kMaxCand][item % kMaxCand] + 1); };
   auto nb_of = [&](int32_t item) { return lat.neighbours.data() + head_of(item); };
+  auto codes_of = [&](int32_t item) { return codes + head_of(item); };
   auto chunks_of = [&](int32_t item) { return nc.coord.data() + C.gdim * head_of(item); };
   // The lists' headers and coordinates are prefetched 8 scans ahead.
   const size_t nw = nwork;
-  for (size_t j = 0; j < nw && j < 8; ++j) hwy::Prefetch(chunks_of(work[j])), hwy::Prefetch(nb_of(work[j]));
+  for (size_t j = 0; j < nw && j < 8; ++j) hwy::Prefetch(chunks_of(work[j])), hwy::Prefetch(codes_of(work[j]));
+  decltype(hn::Zero(df)) xv[C.gdim], wv[C.gdim];  // group g_now's x_i, waux_i broadcast
+  int g_now = -1;
   for (size_t j = 0; j < nw; ++j) {
-    if (j + 8 < nw) hwy::Prefetch(chunks_of(work[j + 8])), hwy::Prefetch(nb_of(work[j + 8]));
+    if (j + 8 < nw) hwy::Prefetch(chunks_of(work[j + 8])), hwy::Prefetch(codes_of(work[j + 8]));
     const int g = work[j] / kMaxCand, c = work[j] % kMaxCand;
-    const int gi = BestNeighbour<C.gdim, C.kmaxq>(nb_of(work[j]), chunks_of(work[j]),
-                                         xval + C.gdim * g, waux + C.gdim * g, cscale[c]);
-    uidx[g][c] = nc.code[gi];
+    if (g != g_now) BroadcastGroup<C.gdim>(df, xval + C.gdim * g, waux + C.gdim * g, xv, wv), g_now = g;
+    uidx[g][c] = BestNeighbour<C.gdim, C.kmaxq>(nb_of(work[j]), codes_of(work[j]), nc.code.data(),
+                                                chunks_of(work[j]), xval + C.gdim * g, waux + C.gdim * g, xv, wv,
+                                                cscale[c]);
   }
 
   // 3d. Per candidate (lane): sumqx += w*x*q and sumq2 += w*q*q over i in order,
   //     q = 2l+1 (ggml's int expression, then converted).
   HWY_ALIGN float sqx[kMaxCand];
   HWY_ALIGN float sq2[kMaxCand];
-  const auto lmask = hn::Set(di, (1 << kBits) - 1);
-  for (int v = 0; v < kMaxCand; v += N) {
-    auto sumqx = hn::Zero(df), sumq2 = hn::Zero(df);
+  ForCandidateVectors<kCand>(df, [&](auto dc, int v) {
+    const hn::RebindToSigned<decltype(dc)> dci;
+    const auto lmask = hn::Set(dci, (1 << kBits) - 1);
+    auto sumqx = hn::Zero(dc), sumq2 = hn::Zero(dc);
     for (int g = 0; g < ng; ++g) {
-      const auto u = hn::Load(di, uidx[g] + v);
+      const auto u = hn::Load(dci, uidx[g] + v);
       for (int k = 0; k < C.gdim; ++k) {
         const int i = C.gdim * g + k;
         const float w = weight[i];
         const auto l = hn::And(hn::ShiftRightSame(u, kBits * k), lmask);
-        const auto q = hn::ConvertTo(df, hn::Add(hn::Add(l, l), hn::Set(di, 1)));
-        sumqx = hn::Add(sumqx, hn::Mul(hn::Set(df, w * xval[i]), q));
-        sumq2 = hn::Add(sumq2, hn::Mul(hn::Mul(hn::Set(df, w), q), q));
+        const auto q = hn::ConvertTo(dc, hn::Add(hn::Add(l, l), hn::Set(dci, 1)));
+        sumqx = hn::Add(sumqx, hn::Mul(hn::Set(dc, w * xval[i]), q));
+        sumq2 = hn::Add(sumq2, hn::Mul(hn::Mul(hn::Set(dc, w), q), q));
       }
     }
-    hn::Store(sumqx, df, sqx + v);
-    hn::Store(sumq2, df, sq2 + v);
-  }
+    hn::Store(sumqx, dc, sqx + v);
+    hn::Store(sumq2, dc, sq2 + v);
+  });
 
   // 3e. ggml's selection, in candidate order: sumqx^2/sumq2 > best (cross-multiplied,
   //     strict), keeping that candidate's levels and on-grid flags.
@@ -281,7 +417,7 @@ void SearchSubBlock(const Lattice& lat, const float* xb, const float* weight, Gr
     const float id = 1 / scale;
     for (int k = 0; k < ng; ++k) {
       if (C.refine == Refine::kOffGridGroups && on_grid[k]) continue;
-      RoundGroupOne<C>(lat, nc, xval + C.gdim * k, waux + C.gdim * k, id, scale, L + C.gdim * k);
+      RoundGroupOne<C>(lat, nc, codes, xval + C.gdim * k, waux + C.gdim * k, id, scale, L + C.gdim * k);
     }
     float sumqx = 0, sumq2 = 0;
     for (int i = 0; i < n; ++i) {
@@ -318,6 +454,25 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace bitsmith::iq {
+
+const std::vector<uint16_t>& GetNeighbourCodes(LatticeId id) {
+  static std::array<std::once_flag, kNumLattices> once;
+  static std::array<std::vector<uint16_t>, kNumLattices> codes;
+  const int k = static_cast<int>(id);
+  std::call_once(once[k], [&] {
+    const Lattice& lat = GetLattice(id);
+    const NeighbourChunks& nc = GetNeighbourChunks(id);
+    std::vector<uint16_t>& out = codes[k];
+    out = lat.neighbours;  // counts stay; entries are replaced below
+    for (size_t u = 0; u < lat.map.size(); ++u) {
+      if (lat.map[u] >= 0 || lat.map[u] == INT32_MIN) continue;
+      const size_t h = static_cast<size_t>(-(lat.map[u] + 1));
+      for (int j = 1; j <= lat.neighbours[h]; ++j)
+        out[h + j] = static_cast<uint16_t>(nc.code[lat.neighbours[h + j]]);
+    }
+  });
+  return codes[k];
+}
 
 HWY_EXPORT(IQ2XXSSearch);
 HWY_EXPORT(IQ2XSSearch);
