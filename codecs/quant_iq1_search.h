@@ -67,6 +67,15 @@ void SortIQ1Ref(const float* xb, int n, int* idx);
 int NeighbourIQ1Ref(const uint16_t* nb, const float* xval, const float* weight, float scale, const float* xx);
 void SearchIQ1SRef(const IQ1SSub* subs, IQ1Split* out);
 void SearchIQ1MRef(const IQ1MHalf* halves, IQ1Split* out);
+// NeighbourIQ1Ref's scan alone: -1 when no distance is below FLT_MAX. That is the
+// one case where ggml's iq1_find_best_neighbour2 is undefined (it then scans the
+// whole grid reading xval[i] for grid index i < 2048, past the 8 values) and
+// bitsmith defines the answer as nb[1]: the differential tests use it to find
+// the blocks where ggml's bytes are not comparable.
+int NeighbourIQ1Scan(const uint16_t* nb, const float* xval, const float* weight, float scale, const float* xx);
+// IQ1_M's split search as llama.cpp computes it since PR #28706 (prefix sums;
+// QuantizeIQ1MLlamaCpp28706Ref's step), for the differential tests' hooks.
+void SearchIQ1MLlamaCpp28706(const IQ1MHalf* halves, IQ1Split* out);
 
 // The levels (0..2) of IQ1 grid point g (2048 points), 2 bits per coordinate
 // (coordinate i in bits 2i..2i+1), from the lattice tables.

@@ -341,7 +341,7 @@ int NeighbourIQ1Impl(const uint16_t* HWY_RESTRICT nb, const float* HWY_RESTRICT 
     best_pos = hn::IfThenElse(hn::RebindMask(di, lt), hn::Iota(di, c), best_pos);
   }
   const VF m = hn::MinOfLanes(df, best);
-  int result = nb[1];  // none below FLT_MAX
+  int result = nb[1];  // none below FLT_MAX: bitsmith's definition (NeighbourIQ1Ref)
   if (hn::GetLane(m) < FLT_MAX) {
     const VI pos = hn::IfThenElse(hn::RebindMask(di, hn::Eq(best, m)), best_pos, hn::Set(di, 1 << 30));
     result = nb[1 + hn::GetLane(hn::MinOfLanes(di, pos))];

@@ -65,11 +65,11 @@ void SortIQ1Ref(const float* xb, int n, int* idx) {
   std::stable_sort(idx, idx + n, [xb](int a, int b) { return xb[a] < xb[b]; });
 }
 
-// ggml's iq1_find_best_neighbour2: the neighbour minimising sum w*(scale*xx[l] - x)^2,
-// first minimum wins. ggml falls back to scanning the whole grid when no distance
-// is below FLT_MAX (all inf/NaN: |x| around 1e12 and beyond), with an
-// out-of-bounds read (xval[i] for the grid index i); we take the first neighbour.
-int NeighbourIQ1Ref(const uint16_t* nb, const float* xval, const float* weight, float scale, const float* xx) {
+// ggml's iq1_find_best_neighbour2, its first loop: the neighbour minimising
+// sum w*(scale*xx[l] - x)^2, first strict minimum below FLT_MAX; -1 when every
+// distance is inf or NaN (w*diff^2 overflows: |x|^3 * imatrix weight beyond
+// ~2^128, e.g. |x| >= 2^43 with weights ~1).
+int NeighbourIQ1Scan(const uint16_t* nb, const float* xval, const float* weight, float scale, const float* xx) {
   const Lattice& lat = GetLattice(LatticeId::kIQ1S);
   const int count = nb[0];
   float best_score = FLT_MAX;
@@ -85,8 +85,20 @@ int NeighbourIQ1Ref(const uint16_t* nb, const float* xval, const float* weight, 
     }
     if (d2 < best_score) best_score = d2, best = nb[j];
   }
-  if (best < 0) best = nb[1];
   return best;
+}
+
+// When the scan finds nothing, ggml scans the whole grid with d2 = sum_j w[j] *
+// (scale*q_j - xval[i])^2 for grid point i: xval[i], not xval[j], reads up to 2040
+// floats past the group's 8 values (undefined behaviour; the bytes depend on the
+// memory after the group: the next values of the row, or past its end; fuzz
+// finding ggml_diff_iq1s_huge_and_subnormal, fuzz/open_findings/README.md). We do
+// not reproduce that read: bitsmith takes the first neighbour, the grid point
+// nearest to the levels (lists are sorted by distance, then index). The SIMD
+// path does the same; the differential tests skip exactly these blocks.
+int NeighbourIQ1Ref(const uint16_t* nb, const float* xval, const float* weight, float scale, const float* xx) {
+  const int best = NeighbourIQ1Scan(nb, xval, weight, scale, xx);
+  return best >= 0 ? best : nb[1];
 }
 
 const uint32_t* IQ1LevelCodes() {
@@ -376,6 +388,8 @@ void SearchIQ1MPrefix(const IQ1MHalf* halves, IQ1Split* out) {
 }
 
 }  // namespace
+
+void SearchIQ1MLlamaCpp28706(const IQ1MHalf* halves, IQ1Split* out) { SearchIQ1MPrefix(halves, out); }
 
 // The d99724f2 search: for every split the four sums accumulated over the sorted
 // values in order (IQ1MSums: level-0 prefix per i1, one more level-1 term per i2,

@@ -15,7 +15,9 @@
 //   * QuantizeRows scalar vs SIMD: same status (non-finite input is refused with
 //     the same message by both), and when ok the same bytes;
 //   * vs ggml (when libggml-base.so is loadable and the type has a ggml id):
-//     the same bytes for every input bitsmith accepts with |x| <= 2^54;
+//     the same bytes for every input bitsmith accepts with |x| <= 2^54, except
+//     the IQ1_S/IQ1_M blocks where ggml's neighbour search is undefined (see
+//     Iq1GgmlModel below);
 //   * the input bytes read as blocks: DequantizeRows scalar vs SIMD vs ggml
 //     to_float give the same float bit patterns.
 // A failed check prints the type, the shape and the first differing block, and
@@ -38,6 +40,7 @@
 #include "bench/ggml_ref.h"
 #include "codecs/iq_kernels.h"
 #include "codecs/quant.h"
+#include "codecs/quant_iq1_search.h"
 #include "formats/dtype.h"
 
 namespace {
@@ -69,11 +72,14 @@ std::string Hex(const uint8_t* p, size_t n) {
   std::abort();
 }
 
+// skip (optional): blocks not compared.
 void CompareBytes(const char* what, const DTypeInfo& info, const std::vector<float>& x,
-                  int64_t npr, const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+                  int64_t npr, const std::vector<uint8_t>& a, const std::vector<uint8_t>& b,
+                  const std::vector<bool>* skip = nullptr) {
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i] == b[i]) continue;
     const size_t blk = i / info.block_bytes;
+    if (skip != nullptr && (*skip)[blk]) continue;
     const size_t first = blk * info.block_elems;
     std::string in;
     char buf[32];
@@ -151,6 +157,39 @@ bool GgmlQuantize(const ggml::Library& g, DType t, const std::vector<float>& x, 
   if (ok) std::memcpy(out->data(), shared, out->size());
   munmap(shared, out->size());
   return ok;
+}
+
+// IQ1_S / IQ1_M: what ggml's bytes are compared with, and where they cannot be.
+// ggml's iq1_find_best_neighbour2, when no neighbour's distance is below FLT_MAX
+// (w*diff^2 overflows: |x| around 2^43 with weights ~1, or huge imatrix
+// weights), scans the whole grid reading xval[i] for the grid index i, up to 2040
+// floats past the group: undefined, its bytes depend on the memory after the
+// group (fuzz/open_findings/README.md: the finding of 2026-11-23, traced value by
+// value). bitsmith defines that case as the first neighbour (NeighbourIQ1Ref).
+// The model runs bitsmith's oracle (IQ1_M: with llama.cpp PR #28706's search,
+// which the npm ggml has) with a neighbour step that marks the blocks where the
+// scan found nothing; those blocks, and only those, are not compared.
+struct Iq1Flags {
+  const float* x = nullptr;
+  std::vector<bool>* undefined = nullptr;
+};
+Iq1Flags g_iq1;
+
+int FlaggingNeighbour(const uint16_t* nb, const float* xval, const float* weight, float scale, const float* xx) {
+  const int best = iq::NeighbourIQ1Scan(nb, xval, weight, scale, xx);
+  if (best >= 0) return best;
+  (*g_iq1.undefined)[static_cast<size_t>((xval - g_iq1.x) / 256)] = true;
+  return nb[1];
+}
+
+void Iq1GgmlModel(DType t, const std::vector<float>& x, int64_t nrows, int64_t npr, const float* w,
+                  std::vector<uint8_t>* q, std::vector<bool>* undefined) {
+  undefined->assign(x.size() / 256, false);
+  g_iq1 = {x.data(), undefined};
+  const iq::IQ1Hooks hooks{iq::SortIQ1Ref, FlaggingNeighbour, iq::SearchIQ1SRef, iq::SearchIQ1MLlamaCpp28706};
+  if (t == DType::kIQ1_S) iq::QuantizeIQ1SWith(hooks, x.data(), q->data(), nrows, npr, w);
+  else iq::QuantizeIQ1MWith(hooks, x.data(), q->data(), nrows, npr, w);
+  g_iq1 = {};
 }
 
 }  // namespace
@@ -245,16 +284,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (float v : x) moderate = moderate && std::fabs(v) <= 0x1p54f;
   if (s1.ok() && moderate && g != nullptr && info.ggml_type >= 0) {
     std::vector<uint8_t> q_ggml(qbytes, 0);
-    // IQ1_M: the npm ggml has llama.cpp PR #28706, whose split search rounds
-    // differently from d99724f2 (the product): compare it with bitsmith's model
-    // of that code (codecs/iq_kernels.h).
-    std::vector<uint8_t> q_newer;
-    if (t == DType::kIQ1_M) {
-      q_newer.assign(qbytes, 0xC3);
-      iq::QuantizeIQ1MLlamaCpp28706Ref(x.data(), q_newer.data(), nrows, npr, wp);
+    // IQ1_S / IQ1_M: compared with Iq1GgmlModel, except where ggml is undefined.
+    // The model is bitsmith's oracle step for step: for IQ1_S its bytes are q_ref;
+    // for IQ1_M it has llama.cpp PR #28706's split search (the npm ggml has it;
+    // it rounds differently from d99724f2, the product) and equals
+    // iq::QuantizeIQ1MLlamaCpp28706Ref (codecs/iq_kernels.h).
+    std::vector<uint8_t> q_model;
+    std::vector<bool> undefined;
+    const bool iq1 = t == DType::kIQ1_S || t == DType::kIQ1_M;
+    if (iq1) {
+      q_model.assign(qbytes, 0xC3);
+      Iq1GgmlModel(t, x, nrows, npr, wp, &q_model, &undefined);
+      if (t == DType::kIQ1_S) CompareBytes("IQ1_S model vs scalar", info, x, npr, q_model, q_ref);
     }
     if (GgmlQuantize(*g, t, x, nrows, npr, wp, &q_ggml))
-      CompareBytes("quantize ggml vs bitsmith", info, x, npr, q_ggml, t == DType::kIQ1_M ? q_newer : q_ref);
+      CompareBytes("quantize ggml vs bitsmith", info, x, npr, q_ggml, iq1 ? q_model : q_ref,
+                   iq1 ? &undefined : nullptr);
   }
 
   // 4. The payload as blocks: dequantize through all three.

@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cfloat>  // FLT_MAX
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -39,7 +40,9 @@
 
 #include "bench/ggml_ref.h"
 #include "codecs/iq_kernels.h"
+#include "codecs/iq_lattice.h"
 #include "codecs/quant.h"
+#include "codecs/quant_iq1_search.h"
 #include "formats/dtype.h"
 
 namespace bitsmith {
@@ -440,6 +443,116 @@ TEST_CASE("ggml library: type table matches formats/dtype.h", "[ggml]") {
   REQUIRE(g->QuantizeChunk(GetDType(DType::kQ4_0).ggml_type, x.data(), q.data(), 0, 1, 32,
                            nullptr) == 18);
   CHECK(Hex(q.data(), 18) == "00b0" + std::string(32, '0'));
+}
+
+// Regression of the ggml_diff fuzz finding of 2026-11-23
+// (fuzz/corpus/ggml_diff/regression_iq1s_neighbour_overflow_ggml_oob_read, analysed in
+// fuzz/open_findings/README.md). Its row, rebuilt here as the fuzz target builds it:
+// 4096 values cycling -0x1.0403fep+43, 0x1.03fffep-123, 0x1.ffffaap-124, 0, 0 (every
+// other period negated), imatrix {255, 1, 2, 213, 255}/16 cycled with stride 7. Some
+// groups of 8 there have no grid neighbour at a distance below FLT_MAX (w*diff^2 ~
+// 2^47 * 2^86), where ggml's iq1_find_best_neighbour2 scans the whole grid with
+// xval[i] for grid index i, reading past the group (undefined), and bitsmith takes
+// the first neighbour. Checked: the class is reached; bitsmith's bytes are its
+// defined answer (scalar = SIMD on every target); ggml equals bitsmith in every
+// other block; and where ggml's stray reads stay inside the row, ggml equals a model
+// of that read (the diagnosis, value by value).
+const float* g_row = nullptr;  // the row, for the two neighbour hooks below
+size_t g_row_size = 0;
+std::vector<bool>* g_undefined = nullptr;   // blocks with a group in the class
+std::vector<bool>* g_unmodelled = nullptr;  // blocks where ggml's reads leave the row
+
+int FlagUndefined(const uint16_t* nb, const float* xval, const float* w, float scale, const float* xx) {
+  const int best = iq::NeighbourIQ1Scan(nb, xval, w, scale, xx);
+  if (best >= 0) return best;
+  (*g_undefined)[static_cast<size_t>(xval - g_row) / 256] = true;
+  return nb[1];
+}
+
+// ggml's fallback as written (d99724f2 and the npm build alike): d2 over the 8
+// coordinates j of grid point i, but with xval[i].
+int GgmlStrayRead(const uint16_t* nb, const float* xval, const float* w, float scale, const float* xx) {
+  int best = iq::NeighbourIQ1Scan(nb, xval, w, scale, xx);
+  if (best >= 0) return best;
+  const iq::Lattice& lat = iq::GetLattice(iq::LatticeId::kIQ1S);
+  float best_d2 = FLT_MAX;
+  for (int i = 0; i < 2048; ++i) {
+    if (xval + i >= g_row + g_row_size) {
+      (*g_unmodelled)[static_cast<size_t>(xval - g_row) / 256] = true;
+      return nb[1];
+    }
+    float d2 = 0;
+    for (int j = 0; j < 8; ++j) {
+      const float diff = scale * xx[lat.Level(i, j)] - xval[i];
+      d2 += w[j] * diff * diff;
+    }
+    if (d2 < best_d2) best_d2 = d2, best = i;
+  }
+  return best >= 0 ? best : nb[1];
+}
+
+TEST_CASE("ggml differential: IQ1 groups whose neighbour distances all overflow (fuzz finding)", "[ggml]") {
+  const uint8_t p[5] = {0xff, 0x01, 0x02, 0xd5, 0xff};
+  std::vector<float> x(4096), w(4096);
+  for (size_t i = 0; i < x.size(); ++i) {
+    uint8_t b[4];
+    for (int j = 0; j < 4; ++j) b[j] = p[(4 * i + j) % 5];
+    float v;
+    std::memcpy(&v, b, 4);
+    if (!std::isfinite(v)) v = 0.f;
+    x[i] = (i / 5) % 2 == 1 ? -v : v;
+    w[i] = static_cast<float>(p[(i * 7 + 3) % 5]) / 16.f;
+  }
+  const ggml::Library* g = GgmlOrWarn();
+  for (DType t : {DType::kIQ1_S, DType::kIQ1_M}) {
+    const DTypeInfo& info = GetDType(t);
+    const size_t bb = info.block_bytes, nblk = x.size() / 256;
+    std::vector<uint8_t> ref(nblk * bb), flagged(nblk * bb, 0xC3), stray(nblk * bb, 0x3C);
+    REQUIRE(QuantizeRows(t, x, ref, 4096, w.data(), Impl::kReference, 1).ok());
+    for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+      hwy::SetSupportedTargetsForTest(target);
+      std::vector<uint8_t> simd(ref.size(), 0x5A);
+      REQUIRE(QuantizeRows(t, x, simd, 4096, w.data(), Impl::kSimd, 1).ok());
+      INFO(info.name << " on " << hwy::TargetName(target));
+      CHECK(simd == ref);
+    }
+    hwy::SetSupportedTargetsForTest(0);
+    // The blocks of the undefined class, and ggml's model (IQ1_M: llama.cpp PR
+    // #28706's split search, which the npm ggml has) with each of the two answers.
+    std::vector<bool> undefined(nblk, false), unmodelled(nblk, false);
+    g_row = x.data(), g_row_size = x.size(), g_undefined = &undefined, g_unmodelled = &unmodelled;
+    const auto quantize = [&](iq::IQ1Hooks hooks, std::vector<uint8_t>* out) {
+      if (t == DType::kIQ1_S) iq::QuantizeIQ1SWith(hooks, x.data(), out->data(), 1, 4096, w.data());
+      else iq::QuantizeIQ1MWith(hooks, x.data(), out->data(), 1, 4096, w.data());
+    };
+    quantize({iq::SortIQ1Ref, FlagUndefined, iq::SearchIQ1SRef, iq::SearchIQ1MLlamaCpp28706}, &flagged);
+    quantize({iq::SortIQ1Ref, GgmlStrayRead, iq::SearchIQ1SRef, iq::SearchIQ1MLlamaCpp28706}, &stray);
+    const size_t n_undefined = static_cast<size_t>(std::count(undefined.begin(), undefined.end(), true));
+    INFO(info.name);
+    CHECK(n_undefined > 0);
+    if (t == DType::kIQ1_S) CHECK(flagged == ref);  // bitsmith's answer: the first neighbour
+    if (g == nullptr) continue;
+    std::vector<uint8_t> q(ref.size(), 0);
+    g->QuantizeInit(info.ggml_type);
+    REQUIRE(g->Quantize(info.ggml_type, x.data(), q.data(), 1, 4096, w.data()));
+    size_t same = 0, modelled = 0;
+    for (size_t b = 0; b < nblk; ++b) {
+      const auto blk = [&](const std::vector<uint8_t>& v) { return Hex(v.data() + b * bb, bb); };
+      INFO("block " << b << (undefined[b] ? " (undefined in ggml)" : "") << "\n  ggml:    " << blk(q)
+                    << "\n  defined: " << blk(flagged) << "\n  stray:   " << blk(stray));
+      if (!undefined[b]) {
+        CHECK(blk(q) == blk(flagged));
+        ++same;
+      } else if (!unmodelled[b]) {
+        CHECK(blk(q) == blk(stray));
+        ++modelled;
+      }
+    }
+    std::cout << fmt::format("{} fuzz-finding row: {} blocks equal to ggml, {} where ggml reads past the group "
+                             "({} of them inside the row, reproduced by the model of that read); bitsmith takes the first "
+                             "neighbour there\n",
+                             info.name, same, n_undefined, modelled);
+  }
 }
 
 }  // namespace
