@@ -42,7 +42,7 @@ Status AddSafetensorsFile(Checkpoint& ck, const std::string& path) {
     t.file_index = index;
     ck.tensors.push_back(std::move(t));
   }
-  f.tensors.clear();
+  std::vector<TensorInfo>().swap(f.tensors);  // free it: the shard keeps its header only
   ck.shards.push_back(std::move(f));
   return Status::Ok();
 }
@@ -53,15 +53,28 @@ Result<Checkpoint> OpenSharded(const std::string& given, const fs::path& index_p
   ck.path = given;
   ck.dir = index_path.parent_path().string();
   ck.index_path = index_path.string();
-  BITSMITH_ASSIGN_OR_RETURN(SafetensorsIndex index, ReadSafetensorsIndex(ck.index_path));
-  if (index.weight_map.empty())
+  // The weight_map as views into the index text (no string per entry).
+  BITSMITH_ASSIGN_OR_RETURN(SafetensorsIndexView view, ReadSafetensorsIndexView(ck.index_path));
+  const auto& weight_map = view.weight_map;
+  if (weight_map.empty())
     return MakeError(ErrorKind::kBadInput, "{}: weight_map is empty", ck.index_path);
 
-  // 1. Open every shard the index names (sorted by file name).
-  std::vector<std::string> files = index.files();
+  // 1. Open every shard the index names (sorted by file name). Entries of one
+  //    shard mostly follow each other, so the distinct names are collected
+  //    with a one-entry cache in front of a small hash set.
+  std::vector<std::string_view> files;
+  {
+    std::unordered_set<std::string_view> seen;
+    std::string_view last;
+    for (const auto& [tensor, file] : weight_map) {
+      if (file == last && !files.empty()) continue;
+      last = file;
+      if (seen.insert(file).second) files.push_back(file);
+    }
+  }
   std::sort(files.begin(), files.end());
-  ck.tensors.reserve(index.weight_map.size());
-  for (const std::string& name : files) {
+  ck.tensors.reserve(weight_map.size());
+  for (std::string_view name : files) {
     const fs::path p = index_path.parent_path() / name;
     std::error_code ec;
     if (!fs::exists(p, ec))
@@ -70,30 +83,34 @@ Result<Checkpoint> OpenSharded(const std::string& given, const fs::path& index_p
     BITSMITH_RETURN_IF_ERROR(AddSafetensorsFile(ck, p.string()));
   }
 
-  // 2. Cross-check the weight_map against the shards' headers (hash maps of
-  //    views into the names: no per-tensor copies; 92 k entries for DeepSeek-V3).
-  std::unordered_map<std::string_view, size_t> where;  // tensor -> index in ck.tensors
-  where.reserve(ck.tensors.size());
-  for (size_t i = 0; i < ck.tensors.size(); ++i) {
-    auto [it, fresh] = where.emplace(ck.tensors[i].name, i);
-    if (!fresh)
-      return MakeError(ErrorKind::kBadInput, "tensor '{}' is in two shards: {} and {}", ck.tensors[i].name,
-                       ck.files[ck.tensors[it->second].file_index], ck.files[ck.tensors[i].file_index]);
+  // 2. Cross-check the weight_map against the shards' headers, through the
+  //    checkpoint's own name index (built here once; OpenCheckpoint keeps it).
+  if (const long dup = ck.BuildIndex(); dup >= 0) {
+    const TensorInfo& t = ck.tensors[static_cast<size_t>(dup)];
+    const TensorInfo* first = ck.Find(t.name);
+    return MakeError(ErrorKind::kBadInput, "tensor '{}' is in two shards: {} and {}", t.name,
+                     ck.files[first->file_index], ck.files[t.file_index]);
   }
-  // Shard name -> index in ck.files (`files` was opened in this order).
+  // Shard name -> index in ck.files (`files` was opened in this order), with
+  // the same one-entry cache.
   std::unordered_map<std::string_view, int> shard_index;
   for (size_t k = 0; k < files.size(); ++k) shard_index.emplace(files[k], static_cast<int>(k));
   std::vector<uint8_t> listed(ck.tensors.size(), 0);
-  for (const auto& [tensor, file] : index.weight_map) {
-    auto it = where.find(tensor);
-    if (it == where.end())
+  std::string_view last_file;
+  int last_index = -1;
+  for (const auto& [tensor, file] : weight_map) {
+    const TensorInfo* t = ck.Find(tensor);
+    if (t == nullptr)
       return MakeError(ErrorKind::kBadInput, "{}: the index maps tensor '{}' to {}, which has no such tensor",
                        ck.index_path, tensor, file);
-    listed[it->second] = 1;
-    const int in_file = ck.tensors[it->second].file_index;
-    if (in_file != shard_index.at(file))
+    listed[static_cast<size_t>(t - ck.tensors.data())] = 1;
+    if (last_index < 0 || file != last_file) {
+      last_file = file;
+      last_index = shard_index.at(file);
+    }
+    if (t->file_index != last_index)
       return MakeError(ErrorKind::kBadInput, "{}: the index maps tensor '{}' to {}, but it is in {}",
-                       ck.index_path, tensor, file, fs::path(ck.files[in_file]).filename().string());
+                       ck.index_path, tensor, file, fs::path(ck.files[t->file_index]).filename().string());
   }
   size_t unlisted = 0;
   std::string first_unlisted;
@@ -103,11 +120,11 @@ Result<Checkpoint> OpenSharded(const std::string& given, const fs::path& index_p
     ck.warnings.push_back(fmt::format("{}: {} tensor(s) in the shards are not in the index (first: '{}'); "
                                       "they are included",
                                       ck.index_path, unlisted, first_unlisted));
+  SafetensorsIndex& index = view.index;
   if (index.total_size && *index.total_size != ck.tensor_bytes())
     ck.warnings.push_back(fmt::format("{}: metadata.total_size is {} but the shards hold {} bytes of tensors",
                                       ck.index_path, *index.total_size, ck.tensor_bytes()));
-  // The weight_map has served (92 k string pairs for DeepSeek-V3): keep the
-  // index's metadata only.
+  // The weight_map has served: keep the index's metadata only.
   index.weight_map.clear();
   index.weight_map.shrink_to_fit();
   ck.index = std::move(index);
@@ -222,29 +239,12 @@ bool IsWeightFileName(std::string_view name) {
   return false;
 }
 
-// Every data member (keep in sync with checkpoint.h), then the index anew.
-Checkpoint::Checkpoint(const Checkpoint& o)
-    : format(o.format), path(o.path), dir(o.dir), files(o.files), file_sizes(o.file_sizes), tensors(o.tensors),
-      shards(o.shards), index(o.index), index_path(o.index_path), gguf(o.gguf), extra_files(o.extra_files),
-      warnings(o.warnings) {
-  BuildIndex();
-}
-
-Checkpoint& Checkpoint::operator=(const Checkpoint& o) {
-  if (this != &o) *this = Checkpoint(o);
-  return *this;
-}
-
 const TensorInfo* Checkpoint::Find(std::string_view name) const {
-  auto it = by_name_.find(name);
-  return it == by_name_.end() ? nullptr : &tensors[it->second];
+  const long i = names_.Find(tensors, name);
+  return i < 0 ? nullptr : &tensors[static_cast<size_t>(i)];
 }
 
-void Checkpoint::BuildIndex() {
-  by_name_.clear();
-  by_name_.reserve(tensors.size());
-  for (size_t i = 0; i < tensors.size(); ++i) by_name_.emplace(tensors[i].name, i);
-}
+long Checkpoint::BuildIndex() { return names_.Build(tensors); }
 
 uint64_t Checkpoint::params() const {
   uint64_t n = 0;
@@ -287,7 +287,7 @@ Result<Checkpoint> OpenCheckpoint(const std::string& path) {
   if (!ck.ok()) return ck;
   if (ck->tensors.empty() && ck->format == FileFormat::kSafetensors)
     ck->warnings.push_back(fmt::format("{}: the checkpoint holds no tensors", path));
-  ck->BuildIndex();
+  if (ck->index_path.empty()) ck->BuildIndex();  // OpenSharded built it for its cross-check
   return ck;
 }
 

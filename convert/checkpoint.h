@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "convert/gguf.h"
+#include "convert/name_index.h"
 #include "convert/safetensors.h"
 #include "convert/tensor_info.h"
 #include "formats/error.h"
@@ -33,11 +34,6 @@
 namespace bitsmith {
 
 struct Checkpoint {
-  Checkpoint() = default;
-  Checkpoint(Checkpoint&&) = default;  // the name index's views stay valid (vector buffers move)
-  Checkpoint& operator=(Checkpoint&&) = default;
-  Checkpoint(const Checkpoint& other);  // copies rebuild the name index
-  Checkpoint& operator=(const Checkpoint& other);
 
   FileFormat format = FileFormat::kSafetensors;
   std::string path;                 // as given to OpenCheckpoint
@@ -72,11 +68,13 @@ struct Checkpoint {
   std::vector<std::pair<std::string, std::string>> MetadataSummary(size_t max_chars = 60) const;
 
   // Builds the name -> tensor map used by Find (OpenCheckpoint calls it).
-  // `tensors` must not change afterwards (the map holds views of the names).
-  void BuildIndex();
+  // Call it again after changing `tensors`. Returns the index of the first
+  // tensor whose name an earlier tensor already has (the map keeps the
+  // earlier one), or -1 when the names are unique.
+  long BuildIndex();
 
  private:
-  std::unordered_map<std::string_view, size_t> by_name_;  // views into tensors[i].name
+  NameIndex names_;  // positions, not views: copies and moves keep it valid
 };
 
 Result<Checkpoint> OpenCheckpoint(const std::string& path);

@@ -41,8 +41,22 @@ bool IsValidUtf8(std::string_view s) {
 std::string JsonQuote(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);
+  AppendJsonQuoted(out, s);
+  return out;
+}
+
+void AppendJsonQuoted(std::string& out, std::string_view s) {
+  // 1. The common case: nothing to escape, one append.
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == '"' || c == '\\') break;
+    ++i;
+  }
   out += '"';
-  for (char ch : s) {
+  out.append(s.data(), i);
+  // 2. From the first character that needs an escape on.
+  for (char ch : s.substr(i)) {
     const unsigned char c = static_cast<unsigned char>(ch);
     switch (c) {
       case '"': out += "\\\""; break;
@@ -58,7 +72,6 @@ std::string JsonQuote(std::string_view s) {
     }
   }
   out += '"';
-  return out;
 }
 
 std::string PrintableText(std::string_view s, size_t max_len) {

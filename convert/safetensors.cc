@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <cstring>
+#include <memory>
 #include <filesystem>
 #include <iterator>
 #include <map>
@@ -97,7 +100,8 @@ struct RawTensor {
   std::string name;
   std::string dtype;
   std::vector<uint64_t> shape;
-  std::vector<uint64_t> offsets;
+  uint64_t offsets[2] = {0, 0};  // data_offsets (the first two entries)
+  uint64_t n_offsets = 0;        // entries data_offsets had (valid: exactly 2)
   bool have_dtype = false, have_shape = false, have_offsets = false;
 };
 
@@ -119,8 +123,13 @@ class HeaderSax {
   }
   bool number_unsigned(json::number_unsigned_t v) {
     if (InArray()) {
-      // 1. Elements of "shape" and "data_offsets".
-      (field_ == Field::kShape ? cur_.shape : cur_.offsets).push_back(v);
+      // 1. Elements of "shape" and "data_offsets" (end_array checks there were 2 offsets).
+      if (field_ == Field::kShape) {
+        cur_.shape.push_back(v);
+      } else {
+        if (cur_.n_offsets < 2) cur_.offsets[cur_.n_offsets] = v;
+        ++cur_.n_offsets;
+      }
       return true;
     }
     return Scalar(fmt::format("the number {}", v), nullptr);
@@ -166,9 +175,9 @@ class HeaderSax {
   }
   bool end_array() {
     if (skip_ > 0) return Leave();
-    if (field_ == Field::kOffsets && cur_.offsets.size() != 2)
+    if (field_ == Field::kOffsets && cur_.n_offsets != 2)
       return Fail(fmt::format("tensor '{}': data_offsets has {} entries, expected [begin, end]",
-                              Clip(cur_.name), cur_.offsets.size()));
+                              Clip(cur_.name), cur_.n_offsets));
     return Leave();
   }
   bool key(json::string_t& k) {
@@ -343,6 +352,10 @@ class FastScanner {
     } while (Eat(','));
     return Eat(']');
   }
+  // Exactly two unsigned integers: [a, b].
+  bool UnsignedPair(uint64_t (&out)[2]) {
+    return Eat('[') && Unsigned(out[0]) && Eat(',') && Unsigned(out[1]) && Eat(']');
+  }
 
  private:
   const char* p_;
@@ -375,9 +388,8 @@ bool FastHeader(std::string_view text, std::vector<RawTensor>& tensors,
         if (std::adjacent_find(meta_keys.begin(), meta_keys.end()) != meta_keys.end()) return false;
         continue;
       }
-      RawTensor t;
+      RawTensor& t = tensors.emplace_back();
       t.name = std::string(key);
-      t.offsets.reserve(2);
       if (s.Peek('}')) return false;  // missing fields
       do {
         std::string_view field;
@@ -391,14 +403,14 @@ bool FastHeader(std::string_view text, std::vector<RawTensor>& tensors,
           if (t.have_shape || !s.UnsignedArray(t.shape)) return false;
           t.have_shape = true;
         } else if (field == "data_offsets") {
-          if (t.have_offsets || !s.UnsignedArray(t.offsets) || t.offsets.size() != 2) return false;
+          if (t.have_offsets || !s.UnsignedPair(t.offsets)) return false;
           t.have_offsets = true;
+          t.n_offsets = 2;
         } else {
           return false;  // unknown field: HeaderSax decides
         }
       } while (s.Eat(','));
       if (!s.Eat('}') || !t.have_dtype || !t.have_shape || !t.have_offsets) return false;
-      tensors.push_back(std::move(t));
     } while (s.Eat(','));
     if (!s.Eat('}')) return false;
   }
@@ -441,13 +453,17 @@ Result<SafetensorsFile> ReadSafetensors(const ByteSource& src) {
   f.data_offset = 8 + n;
 
   // 2. Parse the JSON header (UTF-8 and syntax are checked by nlohmann's lexer).
-  BITSMITH_ASSIGN_OR_RETURN(std::vector<uint8_t> text, src.ReadRange(8, n));
+  //    (n was checked against the file size above; the buffer is not zeroed
+  //    first: ReadAt fills all of it or fails.)
+  std::unique_ptr<uint8_t[]> text_buf(new uint8_t[n]);
+  BITSMITH_RETURN_IF_ERROR(src.ReadAt(8, std::span<uint8_t>(text_buf.get(), n)));
+  const std::span<const uint8_t> text(text_buf.get(), n);
   // nlohmann's lexer takes a NUL byte for the end of the input and would ignore
   // whatever follows it; JSON has no place for one outside a string (where the
   // lexer rejects raw control characters anyway), so refuse it here.
-  if (const auto nul = std::find(text.begin(), text.end(), uint8_t{0}); nul != text.end())
+  if (const void* nul = std::memchr(text.data(), 0, text.size()); nul != nullptr)
     return MakeError(ErrorKind::kBadInput, "{}: header is not valid JSON: NUL byte at byte {} of the header",
-                     path, nul - text.begin());
+                     path, static_cast<const uint8_t*>(nul) - text.data());
   std::vector<RawTensor> raw;
   if (!detail::g_safetensors_slow_path &&
       FastHeader(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()), raw, f.metadata,
@@ -458,7 +474,7 @@ Result<SafetensorsFile> ReadSafetensors(const ByteSource& src) {
     f.metadata.clear();
     f.has_metadata = false;
     HeaderSax sax;
-    const bool ok = json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json,
+    const bool ok = json::sax_parse(text.data(), text.data() + text.size(), &sax, json::input_format_t::json,
                                     /*strict=*/true, /*ignore_comments=*/false);
     if (!ok || sax.error) {
       Error e = sax.error ? *sax.error : Error{ErrorKind::kBadInput, "header is not valid JSON"};
@@ -469,8 +485,7 @@ Result<SafetensorsFile> ReadSafetensors(const ByteSource& src) {
     f.metadata = std::move(sax.metadata);
     raw = std::move(sax.tensors);
   }
-  text.clear();
-  text.shrink_to_fit();
+  text_buf.reset();
 
   // 3. Each tensor: known dtype, byte length = elements x bits / 8, range inside
   //    the data section.
@@ -514,9 +529,12 @@ Result<SafetensorsFile> ReadSafetensors(const ByteSource& src) {
 
   // 4. Sorted by offset, the tensors must tile the data section exactly
   //    (tensor.rs Metadata::validate and the MetadataIncompleteBuffer check).
-  std::stable_sort(f.tensors.begin(), f.tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
+  //    Writers usually list the tensors in data order: sort only when not.
+  const auto by_offset = [](const TensorInfo& a, const TensorInfo& b) {
     return a.offset != b.offset ? a.offset < b.offset : a.nbytes < b.nbytes;
-  });
+  };
+  if (!std::is_sorted(f.tensors.begin(), f.tensors.end(), by_offset))
+    std::stable_sort(f.tensors.begin(), f.tensors.end(), by_offset);
   uint64_t pos = f.data_offset;
   const TensorInfo* prev = nullptr;
   for (const TensorInfo& t : f.tensors) {
@@ -568,6 +586,14 @@ Result<SafetensorsTensorSpec> SafetensorsSpecOf(const TensorInfo& t) {
   return SafetensorsSpec(t.name, *t.dtype, t.shape);
 }
 
+namespace {
+void AppendDecimal(std::string& out, uint64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, r.ptr);
+}
+}  // namespace
+
 Result<PlannedFile> PlanSafetensors(
     const std::string& path, std::span<const SafetensorsTensorSpec> tensors,
     const std::optional<std::vector<std::pair<std::string, std::string>>>& metadata) {
@@ -594,6 +620,9 @@ Result<PlannedFile> PlanSafetensors(
   std::unordered_set<std::string_view> names;
   names.reserve(tensors.size());
   plan.tensors.reserve(tensors.size());
+  size_t chars = h.size() + 2;
+  for (const SafetensorsTensorSpec& t : tensors) chars += t.name.size() + t.dtype.size() + 21 * t.shape.size() + 80;
+  h.reserve(chars);
   uint64_t offset = 0;
   for (const SafetensorsTensorSpec& t : tensors) {
     if (t.name.empty()) return MakeError(ErrorKind::kBadInput, "{}: a tensor has an empty name", path);
@@ -609,15 +638,19 @@ Result<PlannedFile> PlanSafetensors(
     if (!end) return MakeError(ErrorKind::kBadInput, "{}: total size overflows 64 bits", path);
     if (!first) h += ',';
     first = false;
-    h += JsonQuote(t.name);
+    AppendJsonQuoted(h, t.name);
     h += ":{\"dtype\":";
-    h += JsonQuote(t.dtype);
+    AppendJsonQuoted(h, t.dtype);
     h += ",\"shape\":[";
     for (size_t i = 0; i < t.shape.size(); ++i) {
       if (i) h += ',';
-      fmt::format_to(std::back_inserter(h), "{}", t.shape[i]);
+      AppendDecimal(h, t.shape[i]);
     }
-    fmt::format_to(std::back_inserter(h), "],\"data_offsets\":[{},{}]}}", offset, *end);
+    h += "],\"data_offsets\":[";
+    AppendDecimal(h, offset);
+    h += ',';
+    AppendDecimal(h, *end);
+    h += "]}";
     plan.tensors.push_back({t.name, offset, nbytes});  // relative for now
     offset = *end;
   }
@@ -672,32 +705,54 @@ Result<SafetensorsShardPlan> PlanSafetensorsShards(
   // (tensor, shard) pairs: views into the planned files' names, which stay
   // put while plan.shards grows (moving a PlannedFile keeps its buffers).
   std::vector<std::pair<std::string_view, std::string_view>> weight_map;
-  std::unordered_map<std::string_view, std::string_view> shard_of;
   std::unordered_set<std::string> files;
   uint64_t total = 0;
   size_t count = 0;
   for (const auto& [file, specs] : groups) count += specs.size();
   weight_map.reserve(count);
-  shard_of.reserve(count);
   plan.shards.reserve(groups.size());
+  // The first tensor (in shard order) that an earlier shard already holds, as
+  // an error; a hash map over the planned shards, run only when a name is
+  // known to repeat (the sorted weight_map below finds out for free).
+  auto first_repeat = [&]() -> std::optional<Error> {
+    std::unordered_map<std::string_view, std::string_view> shard_of;
+    for (size_t g = 0; g < plan.shards.size(); ++g)
+      for (const PlannedTensor& t : plan.shards[g].tensors) {
+        auto [it, fresh] = shard_of.emplace(t.name, groups[g].first);
+        if (!fresh)
+          return Error{ErrorKind::kBadInput, fmt::format("tensor '{}' is in two shards ({} and {})", t.name,
+                                                         it->second, groups[g].first)};
+      }
+    return std::nullopt;
+  };
   for (const auto& [file, specs] : groups) {
+    // Any error here comes after a name repeated across the shards planned so
+    // far, which is reported first.
+    Result<PlannedFile> f = Error{ErrorKind::kInternal, ""};
     if (!IsPlainFileName(file))
-      return MakeError(ErrorKind::kBadInput, "shard name '{}' is not a plain file name", file);
-    if (!files.insert(file).second) return MakeError(ErrorKind::kBadInput, "duplicate shard name '{}'", file);
-    BITSMITH_ASSIGN_OR_RETURN(PlannedFile f,
-                              PlanSafetensors((std::filesystem::path(out_dir) / file).string(), specs, metadata));
-    plan.shards.push_back(std::move(f));
+      f = MakeError(ErrorKind::kBadInput, "shard name '{}' is not a plain file name", file);
+    else if (!files.insert(file).second)
+      f = MakeError(ErrorKind::kBadInput, "duplicate shard name '{}'", file);
+    else
+      f = PlanSafetensors((std::filesystem::path(out_dir) / file).string(), specs, metadata);
+    if (!f.ok()) {
+      if (auto e = first_repeat()) return *e;
+      return f.take_error();
+    }
+    plan.shards.push_back(std::move(*f));
     for (const PlannedTensor& t : plan.shards.back().tensors) {
-      auto [it, fresh] = shard_of.emplace(t.name, file);
-      if (!fresh)
-        return MakeError(ErrorKind::kBadInput, "tensor '{}' is in two shards ({} and {})", t.name, it->second,
-                         file);
       weight_map.emplace_back(t.name, file);
       total += t.nbytes;
     }
   }
-  // The index lists the tensors sorted by name (std::string order).
+  // The index lists the tensors sorted by name (std::string order). Equal
+  // names end up side by side: a tensor in two shards.
   std::sort(weight_map.begin(), weight_map.end());
+  for (size_t i = 1; i < weight_map.size(); ++i)
+    if (weight_map[i].first == weight_map[i - 1].first) {
+      if (auto e = first_repeat()) return *e;
+      return MakeError(ErrorKind::kInternal, "tensor '{}' repeated in the shard plan", weight_map[i].first);
+    }
   if (groups.size() == 1 && groups[0].first == "model.safetensors") return plan;
   // The index text as nlohmann's dump(2) writes {"metadata": {...},
   // "weight_map": {...}} (sorted keys): the metadata through nlohmann, the
@@ -718,11 +773,14 @@ Result<SafetensorsShardPlan> PlanSafetensorsShards(
       std::string_view(text).substr(text.size() - kEmptyMap.size()) == kEmptyMap) {
     text.resize(text.size() - kEmptyMap.size());
     text += "\"weight_map\": {";
+    size_t chars = 0;
+    for (const auto& [t, f] : weight_map) chars += t.size() + f.size() + 12;
+    text.reserve(text.size() + chars + 8);
     for (size_t i = 0; i < weight_map.size(); ++i) {
       text += i ? ",\n    " : "\n    ";
-      text += JsonQuote(weight_map[i].first);
+      AppendJsonQuoted(text, weight_map[i].first);
       text += ": ";
-      text += JsonQuote(weight_map[i].second);
+      AppendJsonQuoted(text, weight_map[i].second);
     }
     text += "\n  }\n}";
   }
@@ -900,10 +958,12 @@ class IndexSax {
 // or the string between quotes (no character in a plain string needs an
 // escape).
 namespace {
-bool FastIndex(std::string_view text, SafetensorsIndex& index) {
+// `add(tensor, file)` receives each weight_map entry (views into `text`);
+// `index` gets the metadata and total_size.
+template <typename AddEntry>
+bool FastIndex(std::string_view text, SafetensorsIndex& index, AddEntry&& add) {
   FastScanner s(text);
   bool have_weight_map = false, have_metadata = false;
-  index.weight_map.reserve(text.size() / 80);  // entries take ~100 bytes of text (0.8x the text at most)
   if (!s.Eat('{')) return false;
   if (s.Eat('}')) return false;  // no weight_map: IndexSax says so
   do {
@@ -918,7 +978,7 @@ bool FastIndex(std::string_view text, SafetensorsIndex& index) {
           std::string_view tensor, file;
           if (!s.String(tensor) || !s.Eat(':') || !s.String(file) || !IsPlainFileName(file)) return false;
           keys.push_back(tensor);
-          index.weight_map.emplace_back(std::string(tensor), std::string(file));
+          add(tensor, file);
         } while (s.Eat(','));
         if (!s.Eat('}')) return false;
       }
@@ -958,7 +1018,11 @@ Result<SafetensorsIndex> ParseSafetensorsIndex(std::string_view text, const std:
     return MakeError(ErrorKind::kBadInput, "{}: not valid JSON: NUL byte at byte {}", name, nul);
   if (!detail::g_safetensors_slow_path) {
     SafetensorsIndex fast;
-    if (FastIndex(text, fast)) return fast;
+    fast.weight_map.reserve(text.size() / 80);  // entries take ~100 bytes of text (0.8x the text at most)
+    if (FastIndex(text, fast, [&](std::string_view t, std::string_view f) {
+          fast.weight_map.emplace_back(std::string(t), std::string(f));
+        }))
+      return fast;
   }
   IndexSax sax;
   const bool ok = json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json, true, false);
@@ -972,15 +1036,45 @@ Result<SafetensorsIndex> ParseSafetensorsIndex(std::string_view text, const std:
   return std::move(sax.index);
 }
 
-Result<SafetensorsIndex> ReadSafetensorsIndex(const std::string& path) {
+namespace {
+Result<std::vector<uint8_t>> ReadIndexBytes(const std::string& path) {
   constexpr uint64_t kMaxIndex = uint64_t{256} << 20;
   BITSMITH_ASSIGN_OR_RETURN(InputFile in, InputFile::Open(path));
   if (in.size() > kMaxIndex)
     return MakeError(ErrorKind::kBadInput, "{}: {} bytes is larger than the {}-byte limit for an index",
                      path, in.size(), kMaxIndex);
-  BITSMITH_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, in.ReadRange(0, in.size()));
+  return in.ReadRange(0, in.size());
+}
+}  // namespace
+
+Result<SafetensorsIndex> ReadSafetensorsIndex(const std::string& path) {
+  BITSMITH_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadIndexBytes(path));
   return ParseSafetensorsIndex(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
                                path);
+}
+
+Result<SafetensorsIndexView> ReadSafetensorsIndexView(const std::string& path) {
+  SafetensorsIndexView v;
+  BITSMITH_ASSIGN_OR_RETURN(v.text, ReadIndexBytes(path));
+  const std::string_view text(reinterpret_cast<const char*>(v.text.data()), v.text.size());
+  // 1. The fast scanner, entries as views into the text (the same checks as
+  //    ParseSafetensorsIndex's fast path: a NUL goes to the full parser).
+  if (!detail::g_safetensors_slow_path && text.find('\0') == std::string_view::npos) {
+    v.weight_map.reserve(text.size() / 80);
+    if (FastIndex(text, v.index, [&](std::string_view t, std::string_view f) { v.weight_map.emplace_back(t, f); }))
+      return v;
+    v.weight_map.clear();
+    v.index = SafetensorsIndex{};
+  }
+  // 2. Anything unusual: ParseSafetensorsIndex (every error message), views
+  //    into its strings (a vector's elements stay put when the vector moves).
+  BITSMITH_ASSIGN_OR_RETURN(v.index, ParseSafetensorsIndex(text, path));
+  v.text.clear();
+  v.text.shrink_to_fit();
+  v.weight_map.clear();
+  v.weight_map.reserve(v.index.weight_map.size());
+  for (const auto& [t, f] : v.index.weight_map) v.weight_map.emplace_back(t, f);
+  return v;
 }
 
 }  // namespace bitsmith

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "convert/name_index.h"
+
 namespace bitsmith {
 
 namespace {
@@ -153,8 +155,8 @@ ModelSize PlanModelSize(std::span<const TensorInfo> tensors, DType wanted, Fp8Bl
   ModelSize m;
   m.wanted = wanted;
   m.block = block;
-  std::unordered_map<std::string_view, size_t> by_name;
-  for (size_t i = 0; i < tensors.size(); ++i) by_name.emplace(tensors[i].name, i);
+  NameIndex by_name;  // a flat table: `info` sizes 10 targets of 92 k tensors (DeepSeek-V3)
+  by_name.Build(tensors);
   // The type a tensor gets: the caller's rule first, then ResolveTargetType.
   auto resolve = [&](const TensorInfo& t) {
     if (keep) {
@@ -176,9 +178,9 @@ ModelSize PlanModelSize(std::span<const TensorInfo> tensors, DType wanted, Fp8Bl
     if (n.size() > 10 && n.substr(n.size() - 10) == "_scale_inv") base = n.substr(0, n.size() - 10);
     else if (n.size() > 6 && n.substr(n.size() - 6) == "_scale") base = n.substr(0, n.size() - 6);
     else return nullptr;
-    auto it = by_name.find(base);
-    if (it == by_name.end()) return nullptr;
-    const TensorInfo& w = tensors[it->second];
+    const long it = by_name.Find(tensors, base);
+    if (it < 0) return nullptr;
+    const TensorInfo& w = tensors[static_cast<size_t>(it)];
     return (w.dtype == DType::kE4M3FN || w.dtype == DType::kE5M2) ? &w : nullptr;
   };
   m.tensors.reserve(tensors.size());

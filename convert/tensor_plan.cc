@@ -207,6 +207,7 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
   std::vector<uint8_t> skip(in.size(), 0);  // scale tensors handled with their weight, input scales
   for (const Fp8Scaled& s : fp8.scaled) skip[s.scale] = 1;
   for (size_t i : fp8.input_scales) skip[i] = 1;
+  p.dropped.reserve(fp8.orphans.size() + fp8.scaled.size() + fp8.input_scales.size());
   for (size_t o : fp8.orphans) {
     skip[o] = 1;
     p.dropped.push_back({in[o].name, "orphan scale: no FP8 weight of that name"});
@@ -288,7 +289,11 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
         if (!IsBlock(tp.to) && !IsWideFloat(tp.to))
           return MakeError(ErrorKind::kUnsupported, "'{}': cannot dequantize FP8 to {}", t.name, TypeName(tp.to));
         dequantized[i] = 1;
-        p.dropped.push_back({st.name, fmt::format("scale of '{}', applied while dequantizing it", t.name)});
+        // (Concatenated, not fmt::format: 46 k of them for DeepSeek-V3.)
+        DroppedTensor& d = p.dropped.emplace_back();
+        d.name = st.name;
+        d.reason.reserve(t.name.size() + 45);
+        d.reason.append("scale of '").append(t.name).append("', applied while dequantizing it");
       }
     } else if (is_fp8 && (wanted || gguf_out) && wanted != t.dtype) {
       // 4c. Unscaled FP8 asked to change.
@@ -610,34 +615,72 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
     }
   }
 
-  // 8. Where every tensor goes.
-  // (Views into the planned names: moving a PlannedFile keeps its tensors' storage.)
-  std::unordered_map<std::string_view, std::pair<int, const PlannedTensor*>> where;
-  where.reserve(specs.size());
-  for (size_t f = 0; f < planned.size(); ++f)
-    for (const PlannedTensor& t : planned[f].tensors) where[t.name] = {static_cast<int>(f), &t};
+  // 8. Where every tensor goes: (file, planned tensor) per spec.
+  //    (Pointers into the planned tensors: moving a PlannedFile keeps their storage.)
+  using Where = std::pair<int, const PlannedTensor*>;
+  std::vector<Where> loc(specs.size(), Where{-1, nullptr});
+  {
+    // The writers keep the order they were given: the specs in order, or, for
+    // a mirrored directory output, grouped by input shard in order. Walk the
+    // planned files in that order, checking every name; anything unexpected
+    // falls back to a lookup by name.
+    std::vector<size_t> order(specs.size());
+    if (p.mirrors_shards && !gguf_out) {
+      std::vector<size_t> start(ck.files.size() + 1, 0);
+      for (const OutSpec& s : specs) ++start[static_cast<size_t>(in[p.tensors[s.plan].src].file_index) + 1];
+      for (size_t f = 1; f < start.size(); ++f) start[f] += start[f - 1];
+      for (size_t i = 0; i < specs.size(); ++i)
+        order[start[static_cast<size_t>(in[p.tensors[specs[i].plan].src].file_index)]++] = i;
+    } else {
+      for (size_t i = 0; i < specs.size(); ++i) order[i] = i;
+    }
+    auto spec_name = [&](const OutSpec& s) -> const std::string& {
+      const TensorPlan& tp = p.tensors[s.plan];
+      return s.part == 0 ? tp.name : !tp.out_scale_name.empty() ? tp.out_scale_name : tp.copy_scale_name;
+    };
+    size_t pos = 0;
+    bool in_order = true;
+    for (size_t f = 0; f < planned.size() && in_order; ++f)
+      for (const PlannedTensor& t : planned[f].tensors) {
+        if (pos == order.size() || t.name != spec_name(specs[order[pos]])) {
+          in_order = false;
+          break;
+        }
+        loc[order[pos++]] = {static_cast<int>(f), &t};
+      }
+    if (!in_order || pos != order.size()) {
+      std::unordered_map<std::string_view, Where> where;
+      where.reserve(specs.size());
+      for (size_t f = 0; f < planned.size(); ++f)
+        for (const PlannedTensor& t : planned[f].tensors) where[t.name] = {static_cast<int>(f), &t};
+      for (size_t i = 0; i < specs.size(); ++i) {
+        auto it = where.find(spec_name(specs[i]));
+        loc[i] = it == where.end() ? Where{-1, nullptr} : it->second;
+      }
+    }
+  }
   p.files.resize(planned.size());
   for (size_t f = 0; f < planned.size(); ++f) {
     p.files[f].name = fs::path(planned[f].path).filename().string();
     p.file_bytes_out += planned[f].size;
     p.files[f].planned = std::move(planned[f]);
   }
-  for (size_t k = 0; k < p.tensors.size(); ++k) {
-    TensorPlan& tp = p.tensors[k];
-    auto it = where.find(tp.name);
-    if (it == where.end()) return MakeError(ErrorKind::kInternal, "'{}' missing from the output layout", tp.name);
-    tp.out_file = it->second.first;
-    tp.out_offset = it->second.second->offset;
-    p.files[static_cast<size_t>(tp.out_file)].tensors.push_back(k);
-    const std::string& sn = !tp.out_scale_name.empty() ? tp.out_scale_name : tp.copy_scale_name;
-    if (!sn.empty()) {
-      auto s = where.find(sn);
-      if (s == where.end()) return MakeError(ErrorKind::kInternal, "'{}' missing from the output layout", sn);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    TensorPlan& tp = p.tensors[specs[i].plan];
+    const auto [file, t] = loc[i];
+    if (specs[i].part == 0) {
+      if (t == nullptr) return MakeError(ErrorKind::kInternal, "'{}' missing from the output layout", tp.name);
+      tp.out_file = file;
+      tp.out_offset = t->offset;
+      p.files[static_cast<size_t>(tp.out_file)].tensors.push_back(specs[i].plan);
+    } else {
+      const std::string& sn = !tp.out_scale_name.empty() ? tp.out_scale_name : tp.copy_scale_name;
+      if (t == nullptr) return MakeError(ErrorKind::kInternal, "'{}' missing from the output layout", sn);
       // A scale may land in another shard than its weight (shard limits):
       // the pipeline writes part 1 into the scale's own file.
-      tp.out_scale_offset = s->second.second->offset;
-      tp.out_scale_bytes = s->second.second->nbytes;
-      if (s->second.first != tp.out_file)
+      tp.out_scale_offset = t->offset;
+      tp.out_scale_bytes = t->nbytes;
+      if (file != tp.out_file)
         return MakeError(ErrorKind::kInternal, "'{}' and its scale were laid out in different files", tp.name);
     }
   }
