@@ -83,12 +83,13 @@ void Compare(const void* a, const void* b, size_t n, size_t bytes, const void* i
                Bits(pa + i * bytes, bytes) + ", SIMD " + Bits(pb + i * bytes, bytes));
 }
 
-// A buffer whose usable part starts `off` elements in (misaligned starts).
+// A buffer whose usable part starts `off` elements in (misaligned starts); one
+// spare element so that p() is never null (memcpy of 0 bytes from/to null is UB).
 template <typename T>
 struct Buf {
   std::vector<T> v;
   size_t off;
-  Buf(size_t n, size_t o, T fill) : v(n + o, fill), off(o) {}
+  Buf(size_t n, size_t o, T fill) : v(n + o + 1, fill), off(o) {}
   T* p() { return v.data() + off; }
 };
 
