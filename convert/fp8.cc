@@ -2,11 +2,11 @@
 
 #include <cmath>    // std::isfinite, std::signbit
 #include <cstring>  // std::memcpy
-#include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "codecs/element.h"  // DecodeBF16ToF32, DecodeF16ToF32
+#include "convert/name_index.h"
 
 namespace bitsmith {
 namespace {
@@ -127,14 +127,12 @@ Result<Fp8Match> MatchFp8(std::span<const TensorInfo> tensors, const nlohmann::o
   BITSMITH_ASSIGN_OR_RETURN(m.layout, LayoutFromConfig(config));
   m.scaled_of.assign(tensors.size(), -1);
   m.scale_for.assign(tensors.size(), -1);
-  std::unordered_map<std::string_view, size_t> by_name;
-  by_name.reserve(tensors.size());
-  for (size_t i = 0; i < tensors.size(); ++i) by_name.emplace(tensors[i].name, i);
+  NameIndex by_name;  // a repeated name resolves to its first tensor
+  by_name.Build(tensors);
   std::string key;  // reused: no allocation per lookup
   auto find = [&](std::string_view base, std::string_view suffix) -> long {
     key.assign(base).append(suffix);
-    auto it = by_name.find(key);
-    return it == by_name.end() ? -1 : static_cast<long>(it->second);
+    return by_name.Find(tensors, key);
   };
 
   bool any_inv = false, any_plain = false, any_fp8 = false;
