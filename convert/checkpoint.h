@@ -72,6 +72,8 @@ struct Checkpoint {
   // tensor whose name an earlier tensor already has (the map keeps the
   // earlier one), or -1 when the names are unique.
   long BuildIndex();
+  // That map (for MatchFp8 and other lookups over `tensors`).
+  const NameIndex& names() const { return names_; }
 
  private:
   NameIndex names_;  // positions, not views: copies and moves keep it valid

@@ -255,7 +255,7 @@ Result<ConvertReport> RunDirectory(const ConversionPlan& plan, const InputSet& i
 }  // namespace
 
 std::string ConversionJobKey(const ConversionPlan& plan) {
-  std::string s = PlanJson(plan).dump();
+  const std::string s = PlanJsonText(plan);
   uint64_t h = HashBytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()), 1);
   for (const OutputFilePlan& f : plan.files) h = h * 31 + HashBytes(f.planned.header, f.planned.size);
   auto stamp = [&](const std::string& path) {
@@ -367,8 +367,8 @@ Result<VerifyReport> VerifyConversion(const VerifyOptions& o) {
   for (const std::string& w : out.warnings) rep.problems.push_back("output: " + w);
   const auto in_cfg = LoadConfig(in);
   const auto out_cfg = LoadConfig(out);
-  BITSMITH_ASSIGN_OR_RETURN(Fp8Match fin, MatchFp8(in.tensors, in_cfg ? &*in_cfg : nullptr));
-  BITSMITH_ASSIGN_OR_RETURN(Fp8Match fout, MatchFp8(out.tensors, out_cfg ? &*out_cfg : nullptr));
+  BITSMITH_ASSIGN_OR_RETURN(Fp8Match fin, MatchFp8(in.tensors, in_cfg ? &*in_cfg : nullptr, &in.names()));
+  BITSMITH_ASSIGN_OR_RETURN(Fp8Match fout, MatchFp8(out.tensors, out_cfg ? &*out_cfg : nullptr, &out.names()));
   std::shared_ptr<Imatrix> im;
   if (!o.imatrix.empty()) {
     BITSMITH_ASSIGN_OR_RETURN(Imatrix x, ReadImatrixFile(o.imatrix));

@@ -122,13 +122,15 @@ std::vector<uint64_t> BlockScaleShape(const std::vector<uint64_t>& shape, Fp8Blo
   return s;
 }
 
-Result<Fp8Match> MatchFp8(std::span<const TensorInfo> tensors, const nlohmann::ordered_json* config) {
+Result<Fp8Match> MatchFp8(std::span<const TensorInfo> tensors, const nlohmann::ordered_json* config,
+                          const NameIndex* names) {
   Fp8Match m;
   BITSMITH_ASSIGN_OR_RETURN(m.layout, LayoutFromConfig(config));
   m.scaled_of.assign(tensors.size(), -1);
   m.scale_for.assign(tensors.size(), -1);
-  NameIndex by_name;  // a repeated name resolves to its first tensor
-  by_name.Build(tensors);
+  NameIndex own;  // a repeated name resolves to its first tensor (as in a Checkpoint's)
+  if (names == nullptr) own.Build(tensors);
+  const NameIndex& by_name = names != nullptr ? *names : own;
   std::string key;  // reused: no allocation per lookup
   auto find = [&](std::string_view base, std::string_view suffix) -> long {
     key.assign(base).append(suffix);

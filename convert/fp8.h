@@ -44,6 +44,7 @@
 #include <nlohmann/json.hpp>
 
 #include "convert/file_io.h"
+#include "convert/name_index.h"
 #include "convert/sizes.h"  // Fp8Blocking
 #include "convert/tensor_info.h"
 #include "formats/error.h"
@@ -115,7 +116,10 @@ struct Fp8Match {
 // Errors (kBadInput / kUnsupported): a scale of another dtype than F32, BF16 or
 // F16; a scale whose shape fits no rule (naming both tensors and the expected
 // shape); a quantization_config with a malformed weight_block_size.
-Result<Fp8Match> MatchFp8(std::span<const TensorInfo> tensors, const nlohmann::ordered_json* config);
+// `names`: a NameIndex already built over `tensors` (a Checkpoint's, see
+// Checkpoint::names()), or null to build one here.
+Result<Fp8Match> MatchFp8(std::span<const TensorInfo> tensors, const nlohmann::ordered_json* config,
+                          const NameIndex* names = nullptr);
 
 // The grid of a block-scaled weight of this shape (used when making FP8).
 ScaleGrid BlockGrid(const std::vector<uint64_t>& weight_shape, Fp8Blocking b);

@@ -33,4 +33,8 @@ class NameIndex {
   std::vector<uint64_t> slots_;  // empty: not built, or too many tensors (Find scans)
 };
 
+// Position of the first name that an earlier name repeats, or -1 (the same
+// table, built once and dropped: no sort, no node per name).
+long FirstRepeatedName(std::span<const std::string_view> names);
+
 }  // namespace bitsmith

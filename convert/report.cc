@@ -460,7 +460,7 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
   const bool compare = !o.reference.empty();
   BITSMITH_ASSIGN_OR_RETURN(Checkpoint ck, OpenCheckpoint(compare ? o.reference : path));
   BITSMITH_ASSIGN_OR_RETURN(std::optional<nlohmann::ordered_json> config, ReadConfigJson(ck));
-  BITSMITH_ASSIGN_OR_RETURN(Fp8Match fp8, MatchFp8(ck.tensors, config ? &*config : nullptr));
+  BITSMITH_ASSIGN_OR_RETURN(Fp8Match fp8, MatchFp8(ck.tensors, config ? &*config : nullptr, &ck.names()));
   BITSMITH_ASSIGN_OR_RETURN(InputSet files, InputSet::Open(ck.files));
   std::shared_ptr<Imatrix> imatrix;
   if (!o.imatrix.empty()) {
@@ -505,7 +505,7 @@ Result<Report> MeasureReport(const std::string& path, const ReportOptions& optio
     BITSMITH_ASSIGN_OR_RETURN(Checkpoint oc, OpenCheckpoint(path));
     out.emplace(std::move(oc));
     BITSMITH_ASSIGN_OR_RETURN(std::optional<nlohmann::ordered_json> oconf, ReadConfigJson(*out));
-    BITSMITH_ASSIGN_OR_RETURN(out_fp8, MatchFp8(out->tensors, oconf ? &*oconf : nullptr));
+    BITSMITH_ASSIGN_OR_RETURN(out_fp8, MatchFp8(out->tensors, oconf ? &*oconf : nullptr, &out->names()));
     BITSMITH_ASSIGN_OR_RETURN(InputSet of, InputSet::Open(out->files));
     out_files.emplace(std::move(of));
     for (const std::string& wmsg : out->warnings) rep.warnings.push_back(wmsg);

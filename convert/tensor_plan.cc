@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
 #include <fmt/format.h>
+
+#include "convert/json_text.h"
 
 #include "codecs/quant.h"  // GetBlockCodec
 #include "convert/gguf.h"
@@ -194,7 +197,7 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
   if (!gguf_in) {
     BITSMITH_ASSIGN_OR_RETURN(config, ReadConfig(ck, &config_path));
   }
-  BITSMITH_ASSIGN_OR_RETURN(p.fp8, MatchFp8(in, config ? &*config : nullptr));
+  BITSMITH_ASSIGN_OR_RETURN(p.fp8, MatchFp8(in, config ? &*config : nullptr, &ck.names()));
   const Fp8Match& fp8 = p.fp8;
 
   // 3. The imatrix.
@@ -729,54 +732,184 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
   return p;
 }
 
-nlohmann::json PlanJson(const ConversionPlan& p) {
-  using json = nlohmann::json;
-  json j;
-  j["input"] = p.options.input;
-  j["output"] = p.out_path;
-  j["input_format"] = p.input.format == FileFormat::kGguf ? "gguf" : "safetensors";
-  j["output_format"] = p.out_kind == OutputKind::kGguf ? "gguf"
-                       : p.out_kind == OutputKind::kSafetensorsFile ? "safetensors"
-                                                                     : "safetensors-dir";
-  j["fp8_layout"] = p.fp8.layout.Describe();
-  json tensors = json::array();
-  for (const TensorPlan& tp : p.tensors) {
-    json t = {{"name", tp.name},
-              {"from", tp.from_name},
-              {"to", std::string(GetDType(tp.to).name)},
-              {"op", std::string(TensorOpName(tp.op))},
-              {"shape", tp.shape},
-              {"bytes_in", tp.bytes_in},
-              {"bytes_out", tp.bytes_out},
-              {"fallback", tp.fallback ? json(tp.note) : json(nullptr)},
-              {"file", p.files.empty() || tp.out_file < 0 ? "" : p.files[static_cast<size_t>(tp.out_file)].name}};
-    if (tp.op == TensorOp::kCopy && !tp.from) t["to"] = tp.from_name;
-    if (!tp.note.empty()) t["note"] = tp.note;
-    if (!tp.rule.empty()) t["rule"] = tp.rule;
-    if (!tp.out_scale_name.empty()) t["scale"] = tp.out_scale_name;
-    if (tp.scale >= 0) t["scale_in"] = p.input.tensors[static_cast<size_t>(tp.scale)].name;
-    tensors.push_back(std::move(t));
+namespace {
+
+// A string for the JSON summary: as it is when it is valid UTF-8, else as
+// PrintableText (GGUF tensor names are arbitrary bytes; nlohmann's dump throws
+// on them).
+std::string_view JsonSafe(std::string_view s, std::string& scratch) {
+  if (IsValidUtf8(s)) return s;
+  scratch = PrintableText(s, size_t{1} << 20);
+  return scratch;
+}
+
+nlohmann::json JsonSafeValue(std::string_view s) {
+  std::string scratch;
+  return nlohmann::json(std::string(JsonSafe(s, scratch)));
+}
+
+// Text that nlohmann's dump(2) writes, produced piece by piece into `out`.
+class PrettyJson {
+ public:
+  explicit PrettyJson(std::string& out) : out_(out) {}
+  void Put(std::string_view s) { out_.append(s); }
+  void Indent(int depth) { out_.append(2 * static_cast<size_t>(depth), ' '); }
+  void Key(std::string_view k, int depth) {
+    Indent(depth);
+    AppendJsonQuoted(out_, k);
+    out_.append(": ");
   }
-  j["tensors"] = std::move(tensors);
-  json dropped = json::array();
-  for (const DroppedTensor& d : p.dropped) dropped.push_back({{"name", d.name}, {"reason", d.reason}});
-  j["dropped"] = std::move(dropped);
+  void String(std::string_view s) {
+    std::string scratch;
+    AppendJsonQuoted(out_, JsonSafe(s, scratch));
+  }
+  void Unsigned(uint64_t v) {
+    char buf[24];
+    const auto r = fmt::format_to_n(buf, sizeof(buf), "{}", v);
+    out_.append(buf, r.size);
+  }
+  // `j` dumped with 2-space indents as a value nested `depth` levels deep.
+  void Value(const nlohmann::json& j, int depth) {
+    const std::string text = j.dump(2);
+    size_t start = 0;
+    for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+      out_.append(text, start, nl + 1 - start);
+      Indent(depth);
+    }
+    out_.append(text, start);
+  }
+
+ private:
+  std::string& out_;
+};
+
+}  // namespace
+
+void WritePlanJson(const ConversionPlan& p, const nlohmann::json& extra,
+                   const std::function<void(std::string_view)>& sink) {
+  using json = nlohmann::json;
+  std::string out;
+  PrettyJson w(out);
+  auto flush = [&](bool force) {
+    if (!force && out.size() < (size_t{1} << 20)) return;
+    sink(out);
+    out.clear();
+  };
+  // Top-level members in nlohmann::json's (sorted) key order: the small ones as
+  // json values, the two that grow with the tensor count written directly.
+  std::map<std::string, std::function<void()>> members;
+  auto small = [&](const std::string& key, json v) { members[key] = [&w, v = std::move(v)] { w.Value(v, 1); }; };
+  small("input", JsonSafeValue(p.options.input));
+  small("output", JsonSafeValue(p.out_path));
+  small("input_format", p.input.format == FileFormat::kGguf ? "gguf" : "safetensors");
+  small("output_format", p.out_kind == OutputKind::kGguf               ? "gguf"
+                         : p.out_kind == OutputKind::kSafetensorsFile ? "safetensors"
+                                                                       : "safetensors-dir");
+  small("fp8_layout", JsonSafeValue(p.fp8.layout.Describe()));
+  members["tensors"] = [&] {
+    if (p.tensors.empty()) return w.Put("[]");
+    w.Put("[\n");
+    for (size_t i = 0; i < p.tensors.size(); ++i) {
+      const TensorPlan& tp = p.tensors[i];
+      // {"bytes_in", "bytes_out", "fallback", "file", "from", "name", "note"?, "op",
+      //  "rule"?, "scale"?, "scale_in"?, "shape", "to"}: sorted, as nlohmann orders them.
+      w.Indent(2);
+      w.Put("{\n");
+      w.Key("bytes_in", 3), w.Unsigned(tp.bytes_in), w.Put(",\n");
+      w.Key("bytes_out", 3), w.Unsigned(tp.bytes_out), w.Put(",\n");
+      w.Key("fallback", 3);
+      if (tp.fallback) w.String(tp.note);
+      else w.Put("null");
+      w.Put(",\n");
+      w.Key("file", 3);
+      w.String(p.files.empty() || tp.out_file < 0 ? std::string_view()
+                                                  : std::string_view(p.files[static_cast<size_t>(tp.out_file)].name));
+      w.Put(",\n");
+      w.Key("from", 3), w.String(tp.from_name), w.Put(",\n");
+      w.Key("name", 3), w.String(tp.name), w.Put(",\n");
+      if (!tp.note.empty()) w.Key("note", 3), w.String(tp.note), w.Put(",\n");
+      w.Key("op", 3), w.String(TensorOpName(tp.op)), w.Put(",\n");
+      if (!tp.rule.empty()) w.Key("rule", 3), w.String(tp.rule), w.Put(",\n");
+      if (!tp.out_scale_name.empty()) w.Key("scale", 3), w.String(tp.out_scale_name), w.Put(",\n");
+      if (tp.scale >= 0)
+        w.Key("scale_in", 3), w.String(p.input.tensors[static_cast<size_t>(tp.scale)].name), w.Put(",\n");
+      w.Key("shape", 3);
+      if (tp.shape.empty()) {
+        w.Put("[]");
+      } else {
+        w.Put("[\n");
+        for (size_t d = 0; d < tp.shape.size(); ++d) {
+          w.Indent(4);
+          w.Unsigned(tp.shape[d]);
+          w.Put(d + 1 < tp.shape.size() ? ",\n" : "\n");
+        }
+        w.Indent(3);
+        w.Put("]");
+      }
+      w.Put(",\n");
+      w.Key("to", 3);
+      w.String(tp.op == TensorOp::kCopy && !tp.from ? std::string_view(tp.from_name) : GetDType(tp.to).name);
+      w.Put("\n");
+      w.Indent(2);
+      w.Put(i + 1 < p.tensors.size() ? "},\n" : "}\n");
+      flush(false);
+    }
+    w.Indent(1);
+    w.Put("]");
+  };
+  members["dropped"] = [&] {
+    if (p.dropped.empty()) return w.Put("[]");
+    w.Put("[\n");
+    for (size_t i = 0; i < p.dropped.size(); ++i) {
+      const DroppedTensor& d = p.dropped[i];
+      w.Indent(2);
+      w.Put("{\n");
+      w.Key("name", 3), w.String(d.name), w.Put(",\n");
+      w.Key("reason", 3), w.String(d.reason), w.Put("\n");
+      w.Indent(2);
+      w.Put(i + 1 < p.dropped.size() ? "},\n" : "}\n");
+      flush(false);
+    }
+    w.Indent(1);
+    w.Put("]");
+  };
   json files = json::array();
   for (const OutputFilePlan& f : p.files)
-    files.push_back({{"name", f.name}, {"bytes", f.planned.size}, {"tensors", f.tensors.size()}});
-  j["files"] = std::move(files);
+    files.push_back({{"name", JsonSafeValue(f.name)}, {"bytes", f.planned.size}, {"tensors", f.tensors.size()}});
+  small("files", std::move(files));
   json extras = json::array();
-  for (const ExtraFilePlan& e : p.extras) extras.push_back({{"name", e.name}, {"note", e.note}});
-  j["extra_files"] = std::move(extras);
-  if (!p.index_name.empty()) j["index"] = p.index_name;
-  j["warnings"] = p.warnings;
-  j["totals"] = {{"tensors", p.tensors.size()},
-                 {"dropped", p.dropped.size()},
-                 {"bytes_in", p.bytes_in},
-                 {"bytes_out", p.bytes_out},
-                 {"file_bytes_out", p.file_bytes_out},
-                 {"fallbacks", p.fallbacks}};
-  return j;
+  for (const ExtraFilePlan& e : p.extras)
+    extras.push_back({{"name", JsonSafeValue(e.name)}, {"note", JsonSafeValue(e.note)}});
+  small("extra_files", std::move(extras));
+  if (!p.index_name.empty()) small("index", JsonSafeValue(p.index_name));
+  json warnings = json::array();
+  for (const std::string& s : p.warnings) warnings.push_back(JsonSafeValue(s));
+  small("warnings", std::move(warnings));
+  small("totals", {{"tensors", p.tensors.size()},
+                   {"dropped", p.dropped.size()},
+                   {"bytes_in", p.bytes_in},
+                   {"bytes_out", p.bytes_out},
+                   {"file_bytes_out", p.file_bytes_out},
+                   {"fallbacks", p.fallbacks}});
+  if (extra.is_object())
+    for (const auto& [k, v] : extra.items()) small(k, v);
+
+  w.Put("{\n");
+  size_t k = 0;
+  for (const auto& [key, write] : members) {
+    w.Key(key, 1);
+    write();
+    w.Put(++k < members.size() ? ",\n" : "\n");
+    flush(false);
+  }
+  w.Put("}");
+  flush(true);
+}
+
+std::string PlanJsonText(const ConversionPlan& plan, const nlohmann::json& extra) {
+  std::string text;
+  WritePlanJson(plan, extra, [&](std::string_view s) { text.append(s); });
+  return text;
 }
 
 }  // namespace bitsmith

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -192,7 +193,16 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options);
 std::optional<uint32_t> LlamaFileType(DType t);
 
 // The machine-readable summary (`--json`): per tensor name, from, to, op,
-// bytes_in, bytes_out, fallback; dropped tensors; files; totals.
-nlohmann::json PlanJson(const ConversionPlan& plan);
+// shape, bytes_in, bytes_out, fallback, file; dropped tensors; files; totals;
+// plus the members of `extra` (an object: the CLI's dry_run, seconds, ...).
+// Streamed to `sink` in pieces of about 1 MiB: the text is what nlohmann's
+// dump(2) writes for the whole document (sorted keys, 2-space indents), without
+// building it (46 k tensor objects for DeepSeek-V3 took 125 MB and most of the
+// dry-run's time as one json document). Strings that are not valid UTF-8 (GGUF
+// tensor names are arbitrary bytes) appear as PrintableText.
+void WritePlanJson(const ConversionPlan& plan, const nlohmann::json& extra,
+                   const std::function<void(std::string_view)>& sink);
+// The same text as one string.
+std::string PlanJsonText(const ConversionPlan& plan, const nlohmann::json& extra = nlohmann::json::object());
 
 }  // namespace bitsmith

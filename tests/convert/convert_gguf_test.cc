@@ -136,7 +136,7 @@ TEST_CASE("convert: safetensors -> GGUF --to q4_k: bytes of QuantizeRows, 1-D f3
     CHECK_THAT(tp.note, Catch::Contains("96"));
     CHECK(plan.fallbacks == 1);
     CheckBytes(got.bytes, RefQuantize(tp.to, Values(t), 96), "c.weight");
-    const nlohmann::json j = PlanJson(plan);
+    const nlohmann::json j = nlohmann::json::parse(PlanJsonText(plan));
     bool listed = false;
     for (const auto& e : j["tensors"])
       if (e["name"] == "c.weight") listed = e["fallback"].is_string();
@@ -593,6 +593,52 @@ TEST_CASE("convert: --dry-run sizes equal the written sizes", "[convert][dryrun]
   REQUIRE(ck.ok());
   CHECK(j["totals"]["file_bytes_out"].get<uint64_t>() == ck->disk_bytes());
   CHECK(!fs::exists(tmp / "dry"));
+}
+
+TEST_CASE("convert --json: streamed, nlohmann's own text, any tensor name", "[convert][dryrun]") {
+  test::TempDir tmp;
+  test::WriteCheckpoint(tmp / "ds", test::DeepSeekShards(), test::DeepSeekConfig());
+  // The plan's JSON is written piece by piece; it must be the text nlohmann's
+  // dump(2) writes for the same document (sorted keys, indents, escapes).
+  auto plan = BuildConversionPlan(Opts(tmp / "ds", tmp / "out", DType::kBF16));
+  REQUIRE(plan.ok());
+  const nlohmann::json extra = {{"seconds", 0.125}, {"dry_run", true}, {"zz_last", {1, 2}}};
+  const std::string text = PlanJsonText(*plan, extra);
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  REQUIRE(!j.is_discarded());
+  CHECK(j.dump(2) == text);
+  CHECK(j["tensors"].size() == plan->tensors.size());
+  CHECK(j["dropped"].size() == plan->dropped.size());
+  CHECK(j["seconds"] == 0.125);
+  CHECK(j["zz_last"][1] == 2);
+  std::string pieces;
+  size_t calls = 0;
+  WritePlanJson(*plan, extra, [&](std::string_view s) { pieces.append(s), ++calls; });
+  CHECK(pieces == text);
+  CHECK(calls >= 1);
+  for (const auto& t : j["tensors"]) CHECK(t["shape"].is_array());
+
+  // A GGUF tensor name is any bytes: one that is not UTF-8 is shown as
+  // PrintableText, not a JSON exception (nlohmann's dump throws on it).
+  std::string g = "GGUF";
+  auto u32 = [&](uint32_t v) { g.append(reinterpret_cast<const char*>(&v), 4); };
+  auto u64 = [&](uint64_t v) { g.append(reinterpret_cast<const char*>(&v), 8); };
+  const std::string name = "bad\xff\x01name.weight";
+  u32(3), u64(1), u64(0);                      // version 3, one tensor, no metadata
+  u64(name.size()), g += name;                 // tensor info: name,
+  u32(2), u64(32), u64(2), u32(0), u64(0);     // 2 dims (32, 2), f32, offset 0
+  g.resize((g.size() + 31) / 32 * 32, '\0');   // default alignment
+  g.append(32 * 2 * 4, '\0');
+  test::WriteText(tmp / "bad.gguf", g);
+  const auto r = test::Run("'" + test::BitsmithExe().string() + "' convert '" + (tmp / "bad.gguf").string() + "' '" +
+                           (tmp / "o.gguf").string() + "' --to q8_0 --dry-run --json");
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  const auto jb = nlohmann::json::parse(r.out, nullptr, false);
+  REQUIRE(!jb.is_discarded());
+  CHECK(jb["tensors"][0]["name"] == "bad\\xff\\x01name.weight");
+  CHECK(jb["tensors"][0]["to"] == "q8_0");
+  CHECK(!fs::exists(tmp / "o.gguf"));
 }
 
 TEST_CASE("verify: identical, or the first difference per tensor", "[convert][verify]") {

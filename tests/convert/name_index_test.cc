@@ -33,6 +33,9 @@ TEST_CASE("NameIndex finds what a linear search finds", "[convert][name_index]")
     NameIndex idx;
     INFO("n = " << n);
     CHECK(idx.Build(v) == want_dup);
+    std::vector<std::string_view> views;
+    for (const TensorInfo& t : v) views.push_back(t.name);
+    CHECK(FirstRepeatedName(views) == want_dup);
     for (size_t i = 0; i < n; ++i) {
       INFO("name " << v[i].name);
       REQUIRE(idx.Find(v, v[i].name) == LinearFind(v, v[i].name));
