@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "convert/json_text.h"
 
 namespace bitsmith::cli {
 
@@ -46,8 +47,36 @@ void JsonOut::Add(CLI::App& app) {
              ->type_name("[FILE]");
 }
 
+namespace {
+
+// `j` with every string and key that is not valid UTF-8 replaced by its
+// PrintableText rendering ("bad\xffname"), as `info` and `convert --json` show
+// such names (GGUF tensor names are arbitrary bytes; nlohmann's dump throws).
+nlohmann::json WithPrintableStrings(const nlohmann::json& j) {
+  auto fix = [](const std::string& s) { return IsValidUtf8(s) ? s : PrintableText(s, size_t{1} << 20); };
+  if (j.is_string()) return fix(j.get_ref<const std::string&>());
+  if (j.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : j) out.push_back(WithPrintableStrings(v));
+    return out;
+  }
+  if (j.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [k, v] : j.items()) out[fix(k)] = WithPrintableStrings(v);
+    return out;
+  }
+  return j;
+}
+
+}  // namespace
+
 Status JsonOut::Write(const nlohmann::json& j) const {
-  const std::string text = j.dump(2) + "\n";
+  std::string text;
+  try {
+    text = j.dump(2) + "\n";
+  } catch (const nlohmann::json::type_error&) {  // a string that is not UTF-8
+    text = WithPrintableStrings(j).dump(2) + "\n";
+  }
   return WriteWith([&](std::FILE* f) { std::fwrite(text.data(), 1, text.size(), f); });
 }
 

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "codecs/quant.h"
@@ -618,8 +619,13 @@ TEST_CASE("convert --json: streamed, nlohmann's own text, any tensor name", "[co
   CHECK(calls >= 1);
   for (const auto& t : j["tensors"]) CHECK(t["shape"].is_array());
 
+}
+
+TEST_CASE("--json of convert, report, plan and verify: a tensor name that is not UTF-8", "[convert][dryrun]") {
   // A GGUF tensor name is any bytes: one that is not UTF-8 is shown as
-  // PrintableText, not a JSON exception (nlohmann's dump throws on it).
+  // PrintableText, as `info` shows it -- not a JSON exception (nlohmann's dump
+  // throws on it; every --json output failed with exit 1 before).
+  test::TempDir tmp;
   std::string g = "GGUF";
   auto u32 = [&](uint32_t v) { g.append(reinterpret_cast<const char*>(&v), 4); };
   auto u64 = [&](uint64_t v) { g.append(reinterpret_cast<const char*>(&v), 8); };
@@ -628,17 +634,56 @@ TEST_CASE("convert --json: streamed, nlohmann's own text, any tensor name", "[co
   u64(name.size()), g += name;                 // tensor info: name,
   u32(2), u64(32), u64(2), u32(0), u64(0);     // 2 dims (32, 2), f32, offset 0
   g.resize((g.size() + 31) / 32 * 32, '\0');   // default alignment
-  g.append(32 * 2 * 4, '\0');
+  for (int i = 0; i < 64; ++i) {               // data: 64 f32 values
+    const float v = static_cast<float>(i % 7) - 3.0f;
+    g.append(reinterpret_cast<const char*>(&v), 4);
+  }
   test::WriteText(tmp / "bad.gguf", g);
-  const auto r = test::Run("'" + test::BitsmithExe().string() + "' convert '" + (tmp / "bad.gguf").string() + "' '" +
-                           (tmp / "o.gguf").string() + "' --to q8_0 --dry-run --json");
-  INFO(r.out << r.err);
-  REQUIRE(r.status == 0);
-  const auto jb = nlohmann::json::parse(r.out, nullptr, false);
-  REQUIRE(!jb.is_discarded());
-  CHECK(jb["tensors"][0]["name"] == "bad\\xff\\x01name.weight");
-  CHECK(jb["tensors"][0]["to"] == "q8_0");
-  CHECK(!fs::exists(tmp / "o.gguf"));
+  const std::string exe = "'" + test::BitsmithExe().string() + "' ";
+  const std::string in = "'" + (tmp / "bad.gguf").string() + "' ";
+  const std::string shown = "bad\\xff\\x01name.weight";
+  // Whether `shown` is a string value or key anywhere in `j`.
+  std::function<bool(const nlohmann::json&)> has = [&](const nlohmann::json& j) {
+    if (j.is_string()) return j.get<std::string>() == shown;
+    if (j.is_object())
+      for (const auto& [k, v] : j.items())
+        if (k == shown || has(v)) return true;
+    if (j.is_array())
+      for (const auto& v : j)
+        if (has(v)) return true;
+    return false;
+  };
+  auto json_of = [](const test::RunResult& r) {
+    INFO(r.out << r.err);
+    REQUIRE(r.status == 0);
+    const auto j = nlohmann::json::parse(r.out, nullptr, false);
+    REQUIRE(!j.is_discarded());
+    return j;
+  };
+  {
+    const auto j = json_of(test::Run(exe + "convert " + in + "'" + (tmp / "o.gguf").string() +
+                                     "' --to q8_0 --dry-run --json"));
+    CHECK(j["tensors"][0]["name"] == shown);
+    CHECK(j["tensors"][0]["to"] == "q8_0");
+    CHECK(!fs::exists(tmp / "o.gguf"));
+  }
+  {
+    const auto j = json_of(test::Run(exe + "convert " + in + "'" + (tmp / "o.gguf").string() + "' --to q8_0 --json"));
+    CHECK(j["tensors"][0]["name"] == shown);
+    CHECK(fs::exists(tmp / "o.gguf"));
+  }
+  {
+    const auto j = json_of(test::Run(exe + "verify " + in + "'" + (tmp / "o.gguf").string() + "' --json"));
+    CHECK(has(j));
+  }
+  {
+    const auto j = json_of(test::Run(exe + "report " + in + "--types q8_0 --json"));
+    CHECK(has(j));
+  }
+  {
+    const auto j = json_of(test::Run(exe + "plan " + in + "--target-bpw 9 --json"));
+    CHECK(has(j));
+  }
 }
 
 TEST_CASE("verify: identical, or the first difference per tensor", "[convert][verify]") {
