@@ -180,9 +180,15 @@ void PrintTensorTable(const ConversionPlan& p) {
   }
   for (const DroppedTensor& d : p.dropped) {
     out.append(std::string_view("  "));
-    AppendPadded(out, d.name, 52, false);
+    AppendPadded(out, DroppedName(p, d), 52, false);
     out.append(std::string_view(" dropped: "));
-    out.append(std::string_view(d.reason));
+    if (d.scale_of >= 0) {  // DroppedReason, without a string per line
+      out.append(std::string_view("scale of '"));
+      out.append(std::string_view(p.input.tensors[static_cast<size_t>(d.scale_of)].name));
+      out.append(std::string_view("', applied while dequantizing it"));
+    } else {
+      out.append(std::string_view(d.reason));
+    }
     out.push_back('\n');
     flush(false);
   }

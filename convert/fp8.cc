@@ -138,6 +138,9 @@ Result<Fp8Match> MatchFp8(std::span<const TensorInfo> tensors, const nlohmann::o
   };
 
   bool any_inv = false, any_plain = false, any_fp8 = false;
+  size_t fp8_count = 0;
+  for (const TensorInfo& t : tensors) fp8_count += IsFp8(t) ? 1 : 0;
+  m.scaled.reserve(fp8_count);  // one Fp8Scaled per FP8 weight at most (46 k for DeepSeek-V3)
   for (size_t i = 0; i < tensors.size(); ++i) {
     const TensorInfo& w = tensors[i];
     if (!IsFp8(w)) continue;

@@ -213,7 +213,7 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
   p.dropped.reserve(fp8.orphans.size() + fp8.scaled.size() + fp8.input_scales.size());
   for (size_t o : fp8.orphans) {
     skip[o] = 1;
-    p.dropped.push_back({in[o].name, "orphan scale: no FP8 weight of that name"});
+    p.dropped.push_back({o, -1, "orphan scale: no FP8 weight of that name"});
     p.bytes_in += in[o].nbytes;
     p.warnings.push_back(fmt::format("dropping orphan scale tensor '{}' (no FP8 weight '{}')", in[o].name,
                                      in[o].name.substr(0, in[o].name.rfind('_'))));
@@ -293,10 +293,7 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
           return MakeError(ErrorKind::kUnsupported, "'{}': cannot dequantize FP8 to {}", t.name, TypeName(tp.to));
         dequantized[i] = 1;
         // (Concatenated, not fmt::format: 46 k of them for DeepSeek-V3.)
-        DroppedTensor& d = p.dropped.emplace_back();
-        d.name = st.name;
-        d.reason.reserve(t.name.size() + 45);
-        d.reason.append("scale of '").append(t.name).append("', applied while dequantizing it");
+        p.dropped.push_back({s.scale, static_cast<long>(i), {}});
       }
     } else if (is_fp8 && (wanted || gguf_out) && wanted != t.dtype) {
       // 4c. Unscaled FP8 asked to change.
@@ -414,7 +411,7 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
     const std::string w = n.substr(0, n.size() - std::string_view(".input_scale").size()) + ".weight";
     const TensorInfo* wt = ck.Find(w);
     if (wt != nullptr && dequantized[static_cast<size_t>(wt - in.data())]) {
-      p.dropped.push_back({n, fmt::format("activation scale of '{}', meaningless once it is dequantized", w)});
+      p.dropped.push_back({i, -1, fmt::format("activation scale of '{}', meaningless once it is dequantized", w)});
       p.bytes_in += in[i].nbytes;
     } else {
       // Kept: find where it goes (after the loop, appended as a copy).
@@ -785,6 +782,19 @@ class PrettyJson {
 
 }  // namespace
 
+const std::string& DroppedName(const ConversionPlan& p, const DroppedTensor& d) {
+  return p.input.tensors[d.src].name;
+}
+
+std::string DroppedReason(const ConversionPlan& p, const DroppedTensor& d) {
+  if (d.scale_of < 0) return d.reason;
+  const std::string& w = p.input.tensors[static_cast<size_t>(d.scale_of)].name;
+  std::string r;
+  r.reserve(w.size() + 45);
+  r.append("scale of '").append(w).append("', applied while dequantizing it");
+  return r;
+}
+
 void WritePlanJson(const ConversionPlan& p, const nlohmann::json& extra,
                    const std::function<void(std::string_view)>& sink) {
   using json = nlohmann::json;
@@ -864,8 +874,8 @@ void WritePlanJson(const ConversionPlan& p, const nlohmann::json& extra,
       const DroppedTensor& d = p.dropped[i];
       w.Indent(2);
       w.Put("{\n");
-      w.Key("name", 3), w.String(d.name), w.Put(",\n");
-      w.Key("reason", 3), w.String(d.reason), w.Put("\n");
+      w.Key("name", 3), w.String(DroppedName(p, d)), w.Put(",\n");
+      w.Key("reason", 3), w.String(DroppedReason(p, d)), w.Put("\n");
       w.Indent(2);
       w.Put(i + 1 < p.dropped.size() ? "},\n" : "}\n");
       flush(false);

@@ -143,10 +143,12 @@ struct OutputFilePlan {
   std::vector<size_t> tensors;  // plans writing into it, in file order
 };
 
-// A tensor of the input that does not appear in the output.
+// A tensor of the input that does not appear in the output. Positions, not
+// copied names (46 k scales for DeepSeek-V3): DroppedName / DroppedReason.
 struct DroppedTensor {
-  std::string name;
-  std::string reason;
+  size_t src = 0;      // index into ConversionPlan::input.tensors
+  long scale_of = -1;  // a scale: the FP8 weight (input index) it was applied to while dequantizing
+  std::string reason;  // otherwise, why it is dropped
 };
 
 // A non-weight file of the output directory.
@@ -186,6 +188,11 @@ struct ConversionPlan {
 // safetensors output, FP8 to GGUF, ...), bad input (missing scale, bad scale
 // shape, ...), unsupported (no codec for the type, f64 casts).
 Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options);
+
+// The dropped tensor's name, and why it is dropped ("scale of '<weight>',
+// applied while dequantizing it", or DroppedTensor::reason).
+const std::string& DroppedName(const ConversionPlan& plan, const DroppedTensor& d);
+std::string DroppedReason(const ConversionPlan& plan, const DroppedTensor& d);
 
 // The llama_ftype value llama.cpp stores in general.file_type for a model
 // whose weights are mostly `t` (k-quants: the _S variant, the mixture closest
