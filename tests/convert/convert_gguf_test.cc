@@ -596,7 +596,7 @@ TEST_CASE("convert: --dry-run sizes equal the written sizes", "[convert][dryrun]
   CHECK(!fs::exists(tmp / "dry"));
 }
 
-TEST_CASE("convert --json: streamed, nlohmann's own text, any tensor name", "[convert][dryrun]") {
+TEST_CASE("convert JSON summary: streamed, nlohmann's own text", "[convert][dryrun]") {
   test::TempDir tmp;
   test::WriteCheckpoint(tmp / "ds", test::DeepSeekShards(), test::DeepSeekConfig());
   // The plan's JSON is written piece by piece; it must be the text nlohmann's
@@ -621,7 +621,7 @@ TEST_CASE("convert --json: streamed, nlohmann's own text, any tensor name", "[co
 
 }
 
-TEST_CASE("--json of convert, report, plan and verify: a tensor name that is not UTF-8", "[convert][dryrun]") {
+TEST_CASE("JSON output of convert, report, plan and verify: a tensor name that is not UTF-8", "[convert][dryrun]") {
   // A GGUF tensor name is any bytes: one that is not UTF-8 is shown as
   // PrintableText, as `info` shows it -- not a JSON exception (nlohmann's dump
   // throws on it; every --json output failed with exit 1 before).
