@@ -23,9 +23,10 @@
 // A failed check prints the type, the shape and the first differing block, and
 // aborts.
 #include <fcntl.h>     // open
-#include <sys/mman.h>  // mmap (shared result buffer of the forked ggml call)
+#include <sys/mman.h>  // mmap (buffers shared with the ggml worker process)
 #include <sys/wait.h>  // waitpid
-#include <unistd.h>    // fork, _exit, dup2
+#include <csignal>     // signal(SIGPIPE)
+#include <unistd.h>    // fork, _exit, dup2, pipe
 
 #include <hwy/targets.h>  // hwy::SupportedAndGeneratedTargets, SetSupportedTargetsForTest
 
@@ -127,36 +128,137 @@ bool GgmlMayAbort(DType t) {
 // ggml builds its i-quant search grids lazily (ggml_quantize_init, 2-18 s per type): build
 // them in the parent, once, so that the forked children inherit them instead of
 // rebuilding them for every input.
-void GgmlInit(const ggml::Library& g, int id) {
+// Returns true when it built them now (a running worker does not have them).
+bool GgmlInit(const ggml::Library& g, int id) {
   static std::vector<bool> initialised(256, false);
   if (id >= 0 && id < 256 && !initialised[static_cast<size_t>(id)]) {
     g.QuantizeInit(id);
     initialised[static_cast<size_t>(id)] = true;
+    return true;
   }
+  return false;
 }
+
+// The forked ggml: one long-lived worker process instead of a fork per input
+// (forking this ASan process cost ~30 ms, most of the target's time: 28 inputs/s).
+// The worker is forked on first use and serves quantize calls through shared
+// memory and two pipes; when ggml aborts inside it, the parent reads EOF, reaps
+// it, reports "no ggml bytes" for that input, and the next call forks a new one.
+// Sizes: at most 4 rows x 16 blocks x 256 values (LLVMFuzzerTestOneInput).
+class GgmlWorker {
+ public:
+  static constexpr size_t kMaxValues = 4 * 16 * 256;
+  static constexpr size_t kMaxBytes = kMaxValues * 4;  // quantized output is smaller than f32
+  struct Job {
+    int id;
+    int64_t nrows, npr;
+    bool has_w;
+  };
+
+  bool Quantize(const ggml::Library& g, int id, const std::vector<float>& x, int64_t nrows, int64_t npr,
+                const float* w, std::vector<uint8_t>* out) {
+    if (x.size() > kMaxValues || static_cast<size_t>(npr) > kMaxValues || out->size() > kMaxBytes) return false;
+    if (pid_ <= 0 && !Start(g)) return false;
+    std::memcpy(shm_->x, x.data(), x.size() * 4);
+    if (w != nullptr) std::memcpy(shm_->w, w, static_cast<size_t>(npr) * 4);
+    std::memset(shm_->out, 0, out->size());
+    const Job job{id, nrows, npr, w != nullptr};
+    char ok = 0;
+    if (!WriteAll(req_, &job, sizeof job) || read(resp_, &ok, 1) != 1) {
+      Stop();  // ggml aborted (or the worker is gone): no bytes for this input
+      return false;
+    }
+    if (ok != 1) return false;
+    std::memcpy(out->data(), shm_->out, out->size());
+    return true;
+  }
+
+  // Ends the worker (the next call forks a new one).
+  void Stop() {
+    if (pid_ <= 0) return;
+    close(req_), close(resp_);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1, req_ = resp_ = -1;
+  }
+
+ private:
+  struct Shared {
+    float x[kMaxValues];
+    float w[kMaxValues];
+    uint8_t out[kMaxBytes];
+  };
+
+  static bool WriteAll(int fd, const void* p, size_t n) {
+    const char* c = static_cast<const char*>(p);
+    while (n > 0) {
+      const ssize_t k = write(fd, c, n);
+      if (k <= 0) return false;
+      c += k, n -= static_cast<size_t>(k);
+    }
+    return true;
+  }
+  static bool ReadAll(int fd, void* p, size_t n) {
+    char* c = static_cast<char*>(p);
+    while (n > 0) {
+      const ssize_t k = read(fd, c, n);
+      if (k <= 0) return false;
+      c += k, n -= static_cast<size_t>(k);
+    }
+    return true;
+  }
+
+  bool Start(const ggml::Library& g) {
+    if (shm_ == nullptr) {
+      void* m = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+      if (m == MAP_FAILED) return false;
+      shm_ = static_cast<Shared*>(m);
+      signal(SIGPIPE, SIG_IGN);  // a dead worker: write fails with EPIPE instead
+    }
+    int to_child[2], to_parent[2];
+    if (pipe(to_child) != 0) return false;
+    if (pipe(to_parent) != 0) {
+      close(to_child[0]), close(to_child[1]);
+      return false;
+    }
+    const pid_t pid = fork();
+    if (pid == 0) {
+      close(to_child[1]), close(to_parent[0]);
+      const int devnull = open("/dev/null", O_WRONLY);
+      if (devnull >= 0) dup2(devnull, 2);  // ggml's abort message is expected noise here
+      setenv("GGML_NO_BACKTRACE", "1", 1);  // ggml_abort would otherwise attach gdb
+      Job job{};
+      while (ReadAll(to_child[0], &job, sizeof job)) {
+        const char ok = g.Quantize(job.id, shm_->x, shm_->out, job.nrows, job.npr, job.has_w ? shm_->w : nullptr)
+                            ? 1 : 0;
+        if (!WriteAll(to_parent[1], &ok, 1)) break;
+      }
+      _exit(0);
+    }
+    close(to_child[0]), close(to_parent[1]);
+    if (pid < 0) {
+      close(to_child[1]), close(to_parent[0]);
+      return false;
+    }
+    pid_ = pid, req_ = to_child[1], resp_ = to_parent[0];
+    return true;
+  }
+
+  Shared* shm_ = nullptr;
+  pid_t pid_ = -1;
+  int req_ = -1, resp_ = -1;
+};
 
 bool GgmlQuantize(const ggml::Library& g, DType t, const std::vector<float>& x, int64_t nrows,
                   int64_t npr, const float* w, std::vector<uint8_t>* out) {
   const int id = GetDType(t).ggml_type;
   if (!GgmlMayAbort(t)) return g.Quantize(id, x.data(), out->data(), nrows, npr, w);
-  GgmlInit(g, id);
-  void* shared = mmap(nullptr, out->size(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                      -1, 0);
-  if (shared == MAP_FAILED) return false;
-  std::memset(shared, 0, out->size());
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0) dup2(devnull, 2);  // ggml's abort message is expected noise here
-    setenv("GGML_NO_BACKTRACE", "1", 1);  // ggml_abort would otherwise attach gdb
-    _exit(g.Quantize(id, x.data(), shared, nrows, npr, w) ? 0 : 1);
-  }
-  int status = 0;
-  const bool ok = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-                  WEXITSTATUS(status) == 0;
-  if (ok) std::memcpy(out->data(), shared, out->size());
-  munmap(shared, out->size());
-  return ok;
+  static GgmlWorker worker;
+  // The grids are built in the parent, so every worker forked later inherits
+  // them; one forked before has to go (the gcc replay main meets the types one
+  // by one; under libFuzzer LLVMFuzzerInitialize has built them all).
+  if (GgmlInit(g, id)) worker.Stop();
+  return worker.Quantize(g, id, x, nrows, npr, w, out);
 }
 
 // IQ1_S / IQ1_M: what ggml's bytes are compared with, and where they cannot be.
