@@ -44,6 +44,7 @@
 #include "codecs/quant.h"
 #include "codecs/quant_iq1_search.h"
 #include "formats/dtype.h"
+#include "support/dump.h"
 
 namespace bitsmith {
 namespace {
@@ -166,21 +167,9 @@ std::vector<float> MakeImatrix(Rng& rng, int64_t n) {
 // ---------------------------------------------------------------------------
 // Reporting.
 // ---------------------------------------------------------------------------
-std::string Hex(const uint8_t* p, size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += fmt::format("{:02x}", p[i]);
-  return s;
-}
-std::string Floats(const float* x, size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += fmt::format("{}{:a}", i ? "," : "", x[i]);
-  return s;
-}
-uint32_t Bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
+using test::Bits;  // tests/support/dump.h
+using test::Floats;
+using test::Hex;
 
 // First block where two byte buffers differ, or -1.
 int64_t FirstDiffBlock(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, int bb) {

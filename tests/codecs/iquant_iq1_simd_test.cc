@@ -23,6 +23,7 @@
 
 #include "codecs/iq_kernels.h"
 #include "formats/dtype.h"
+#include "support/dump.h"
 
 namespace bitsmith {
 namespace {
@@ -51,26 +52,10 @@ const Kernels kKernels[] = {
      iq::DequantizeIQ1MSimd, true, false},
 };
 
-std::string Hex(const uint8_t* p, size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += fmt::format("{:02x}", p[i]);
-  return s;
-}
-std::string Floats(const float* x, size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += fmt::format("{}{:a}", i ? "," : "", x[i]);
-  return s;
-}
-uint32_t Bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-float FromBits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
+using test::Bits;  // tests/support/dump.h
+using test::Floats;
+using test::FromBits;
+using test::Hex;
 
 struct Input {
   std::string name;
