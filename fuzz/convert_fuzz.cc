@@ -8,15 +8,19 @@
 //           always go to .gguf); bit 2 --allow-nonfinite; bits 3-4 --unscaled
 //           (error, keep, cast); bit 5 --cast-all; bit 6 a DeepSeek-style
 //           config.json (FP8 block size from byte 2); bit 7 --fp8-via f32
-//   byte 2  weight_block_size: bm = {1,2,4,128}[b & 3], bn = {1,2,4,128}[(b>>2) & 3]
-//   rest    the bytes of model.safetensors
+//   byte 2  weight_block_size: bm = {1,2,4,128}[b & 3], bn = {1,2,4,128}[(b>>2) & 3];
+//           bit 4: the rest is a GGUF file (model.gguf: requantize, dequantize to
+//           safetensors, copy); bit 5 --allow-requantize
+//   rest    the bytes of model.safetensors (or model.gguf)
 // Properties:
 //  1. BuildConversionPlan and RunConversion never crash, throw or hang; an
 //     error is a clear Error (never kInternal) and leaves nothing behind: no
 //     output file or directory, no temporary;
 //  2. a conversion that succeeds passes VerifyConversion (the scalar reference
 //     codecs recompute every output tensor from the input): no mismatch and no
-//     structural problem.
+//     structural problem;
+//  3. the plan's JSON summary (what --json writes, convert/tensor_plan.h) is
+//     valid JSON whatever the tensor names (GGUF names are any bytes).
 // The work directory is /dev/shm/bitsmith-convert-fuzz-<pid> (TMPDIR when
 // /dev/shm is missing), removed at exit.
 #include <unistd.h>
@@ -28,6 +32,8 @@
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "convert/convert.h"
 #include "convert/tensor_plan.h"
@@ -87,7 +93,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& e : fs::directory_iterator(work.root))
     if (e.path().filename() != "in") fs::remove_all(e.path(), ec);
   fs::remove(in / "config.json", ec);
-  WriteBytes(in / "model.safetensors", data + 3, size - 3);
+  const bool gguf_in = (data[2] & 0x10) != 0;
+  fs::remove(in / (gguf_in ? "model.safetensors" : "model.gguf"), ec);
+  WriteBytes(in / (gguf_in ? "model.gguf" : "model.safetensors"), data + 3, size - 3);
   if (o & 0x40) {
     const std::string cfg =
         "{\"architectures\": [\"DeepseekV3ForCausalLM\"], \"model_type\": \"deepseek_v3\", "
@@ -107,6 +115,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   opts.unscaled = static_cast<UnscaledFp8>(((o >> 3) & 3) % 3);
   opts.cast_all = (o & 0x20) != 0;
   opts.fp8_via_f32 = (o & 0x80) != 0;
+  opts.allow_requantize = (data[2] & 0x20) != 0;
 
   auto plan = BuildConversionPlan(opts);
   if (!plan.ok()) {
@@ -114,6 +123,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckNothingLeft(work.root, "a refused plan");
     return 0;
   }
+  if (const auto j = nlohmann::json::parse(PlanJsonText(*plan), nullptr, false); j.is_discarded())
+    Fail("the plan's JSON summary is not JSON", plan->options.input);
   if (plan->file_bytes_out > (uint64_t{64} << 20)) return 0;  // tiny inputs only
   RunControl ctl;
   ctl.threads = 1;

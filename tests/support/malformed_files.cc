@@ -645,6 +645,29 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
       out.emplace_back("unscaled_cast", Prefixed({1, 0x10, 0}, st));
       out.emplace_back("unscaled_error", Prefixed({1, 0x00, 0}, st));
     }
+    // GGUF inputs (byte 2 bit 4; bit 5 --allow-requantize): an f32 and a q8_0
+    // tensor of shape [2,32] (ggml order ne = {32, 2}).
+    {
+      GgufBytes b;
+      b.Header(2, 1).KvStr("general.architecture", "llama");
+      b.Tensor("blk.0.attn_q.weight", {32, 2}, 0, 0).Tensor("blk.0.attn_k.weight", {32, 2}, 8, 256);
+      b.PadTo(32);
+      std::vector<uint8_t> data = F32Data(64, 0.02f);
+      std::vector<uint8_t> q8;  // two q8_0 blocks: fp16 scale 0x2000 (2^-7), codes -16..15
+      for (int blk = 0; blk < 2; ++blk) {
+        q8.push_back(0x00), q8.push_back(0x20);
+        for (int i = 0; i < 32; ++i) q8.push_back(static_cast<uint8_t>(i - 16 + blk));
+      }
+      data.insert(data.end(), q8.begin(), q8.end());
+      b.bytes.insert(b.bytes.end(), data.begin(), data.end());
+      out.emplace_back("gguf_copy", Prefixed({0, 0x02, 0x10}, b.bytes));
+      out.emplace_back("gguf_requantize_q4_0", Prefixed({6, 0x02, 0x30}, b.bytes));
+      out.emplace_back("gguf_requantize_refused", Prefixed({6, 0x02, 0x10}, b.bytes));
+      out.emplace_back("gguf_to_q6_k_falls_back", Prefixed({8, 0x02, 0x10}, b.bytes));
+      out.emplace_back("gguf_to_bf16_dir", Prefixed({1, 0x00, 0x10}, b.bytes));
+      out.emplace_back("gguf_to_f32_file", Prefixed({3, 0x01, 0x10}, b.bytes));
+      out.emplace_back("gguf_valid_every_kv_type_to_q8_0", Prefixed({5, 0x02, 0x30}, ValidSeeds("gguf")[1].second));
+    }
   } else if (target == "ggml_diff") {
     // byte 0 type index, 1 blocks-1, 2 rows-1, 3 flags (imatrix bit, value mode),
     // 4 exponent; then values. One seed per type index, value modes in turn.
