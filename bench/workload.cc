@@ -64,7 +64,7 @@ Workload QuantizeWorkload(DType t, bool with_imatrix, int64_t nrows) {
   return wl;
 }
 
-Workload DequantizeWorkload(DType t, const Config& c) {
+Workload DequantizeWorkload(DType t, const Config& c, bool seed_imatrix) {
   constexpr int64_t kRow = kBenchRow;
   const int64_t be = GetDType(t).block_elems;
   const int64_t nblocks = std::max<int64_t>(64, static_cast<int64_t>(c.bytes / 4 / be));
@@ -73,7 +73,9 @@ Workload DequantizeWorkload(DType t, const Config& c) {
   const int64_t seed_rows = 16;
   const auto seed = Gaussian(static_cast<size_t>(seed_rows * kRow), 7, 0.02f);
   std::vector<uint8_t> one(*RowBytes(t, static_cast<uint64_t>(seed_rows * kRow)));
-  if (!QuantizeRows(t, seed, one, kRow, nullptr, Impl::kReference, 1).ok()) std::abort();
+  const std::vector<float> imat = seed_imatrix ? Imatrix(kRow) : std::vector<float>();
+  if (!QuantizeRows(t, seed, one, kRow, seed_imatrix ? imat.data() : nullptr, Impl::kReference, 1).ok())
+    std::abort();
   auto src = std::make_shared<std::vector<uint8_t>>(*RowBytes(t, static_cast<uint64_t>(n)));
   for (size_t i = 0; i < src->size(); ++i) (*src)[i] = one[i % one.size()];
   auto dst = std::make_shared<std::vector<float>>(static_cast<size_t>(n));

@@ -38,8 +38,9 @@ Workload QuantizeWorkload(DType t, bool with_imatrix, int64_t nrows);
 
 // Dequantizing Config::bytes / 4 floats' worth of `t` blocks (at least 64
 // blocks) through DequantizeRows (Impl::kSimd). The blocks are realistic: 16
-// N(0, 0.02^2) rows (seed 7) quantized once by the reference, repeated.
-Workload DequantizeWorkload(DType t, const Config& c);
+// N(0, 0.02^2) rows (seed 7) quantized once by the reference (with the
+// Imatrix when `seed_imatrix`: the i-quants that require one), repeated.
+Workload DequantizeWorkload(DType t, const Config& c, bool seed_imatrix = false);
 
 // An element-wise pass over n elements reading `in_bytes` and writing
 // `out_bytes` per element: chunk(begin, end) handles elements [begin, end),
