@@ -357,13 +357,17 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
               return MakeError(ErrorKind::kUnsupported, "'{}': bitsmith cannot dequantize {} yet", t.name,
                                tp.from_name);
           }
-        } else if (IsBlock(src)) {
-          const BlockCodec* c = GetBlockCodec(src);
-          if (!c || !c->dequantize)
-            return MakeError(ErrorKind::kUnsupported, "'{}': bitsmith cannot dequantize {} yet", t.name,
-                             tp.from_name);
-          tp.op = TensorOp::kDequantize;
         } else if (IsFp8(tp.to)) {
+          // FP8 from any float source, a GGUF block type included (dequantized
+          // first): block scales as --block says, NaN/inf refused. (Block sources
+          // once went to kDequantize here: unscaled, non-saturating codes beside a
+          // config.json announcing block scales -- a convert fuzz finding.)
+          if (IsBlock(src)) {
+            const BlockCodec* c = GetBlockCodec(src);
+            if (!c || !c->dequantize)
+              return MakeError(ErrorKind::kUnsupported, "'{}': bitsmith cannot dequantize {} yet", t.name,
+                               tp.from_name);
+          }
           tp.op = TensorOp::kQuantizeFp8;
           tp.out_block = options.block;
           if (!options.block.none()) {
@@ -373,6 +377,12 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
               return MakeError(ErrorKind::kBadInput, "'{}': the input already has a tensor named '{}'", t.name,
                                tp.out_scale_name);
           }
+        } else if (IsBlock(src)) {
+          const BlockCodec* c = GetBlockCodec(src);
+          if (!c || !c->dequantize)
+            return MakeError(ErrorKind::kUnsupported, "'{}': bitsmith cannot dequantize {} yet", t.name,
+                             tp.from_name);
+          tp.op = TensorOp::kDequantize;
         } else if (IsElementFloat(src) && IsElementFloat(tp.to)) {
           tp.op = TensorOp::kCast;
         } else {

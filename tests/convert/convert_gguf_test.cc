@@ -23,6 +23,7 @@
 #include "convert/recipe.h"
 #include "convert/tensor_plan.h"
 #include "convert_fixture.h"
+#include "support/malformed_files.h"
 #include "support/test_data.h"
 
 namespace bitsmith {
@@ -684,6 +685,53 @@ TEST_CASE("JSON output of convert, report, plan and verify: a tensor name that i
     const auto j = json_of(test::Run(exe + "plan " + in + "--target-bpw 9 --json"));
     CHECK(has(j));
   }
+}
+
+TEST_CASE("convert: a GGUF block tensor to FP8 gets block scales and NaN is refused", "[convert][gguf]") {
+  // A convert fuzz finding (session 5): q8_0 -> e5m2 was planned as a plain
+  // dequantize -- unscaled, non-saturating codes, NaN written as NaN codes, no
+  // _scale_inv beside a config.json announcing block scales -- while verify
+  // (rightly) expected FP8 quantization. The input: the fuzz seed "gguf_copy"
+  // (an f32 and a q8_0 tensor [2, 32]) without its 3 option bytes.
+  test::TempDir tmp;
+  std::vector<uint8_t> gguf;
+  for (auto& [name, bytes] : test::FuzzSeeds("convert"))
+    if (name == "gguf_copy") gguf.assign(bytes.begin() + 3, bytes.end());
+  REQUIRE(!gguf.empty());
+  const fs::path in = tmp / "model.gguf";
+  test::WriteText(in, std::string(gguf.begin(), gguf.end()));
+  for (DType to : {DType::kE4M3FN, DType::kE5M2}) {
+    INFO(GetDType(to).name);
+    const fs::path out = tmp / ("fp8-" + std::string(GetDType(to).name));
+    ConversionPlan plan;
+    REQUIRE(Run(Opts(in, out, to), &plan).ok());
+    for (const TensorPlan& tp : plan.tensors) {
+      INFO(tp.name);
+      CHECK(tp.op == TensorOp::kQuantizeFp8);
+      CHECK(tp.out_scale_name == tp.name + "_scale_inv");
+    }
+    auto ck = OpenCheckpoint(out.string());
+    REQUIRE(ck.ok());
+    REQUIRE(ck->Find("blk.0.attn_k.weight_scale_inv") != nullptr);
+    CHECK(ck->Find("blk.0.attn_k.weight")->dtype == to);
+    VerifyOptions v{in.string(), out.string(), "", false, false, 1};
+    auto vr = VerifyConversion(v);
+    REQUIRE(vr.ok());
+    CHECK(vr->ok());
+  }
+  // The q8_0 block scale made NaN (fp16 0x7E00): every value of that block is
+  // NaN, and FP8 quantization refuses it, naming the tensor; nothing written.
+  auto ck = OpenCheckpoint(in.string());
+  REQUIRE(ck.ok());
+  const TensorInfo* k = ck->Find("blk.0.attn_k.weight");
+  REQUIRE(k != nullptr);
+  gguf[k->offset + 34] = 0x00, gguf[k->offset + 35] = 0x7E;  // second block's d
+  test::WriteText(in, std::string(gguf.begin(), gguf.end()));
+  const auto r = Run(Opts(in, tmp / "nan", DType::kE5M2));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().kind == ErrorKind::kBadInput);
+  CHECK_THAT(r.error().message, Catch::Contains("blk.0.attn_k.weight") && Catch::Contains("non-finite"));
+  CHECK(!fs::exists(tmp / "nan"));
 }
 
 TEST_CASE("verify: identical, or the first difference per tensor", "[convert][verify]") {
