@@ -537,8 +537,11 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
     for (const OutSpec& s : specs) {
       GgufTensorSpec g;
       g.name = s.name;
+      // A scalar (shape []) keeps n_dims 0, which ggml's reader takes as one
+      // element: a GGUF tensor stored with n_dims 0 is rewritten as it was (it
+      // came back as [1] before, and verify rightly flagged the changed shape:
+      // a convert fuzz finding).
       g.ne.assign(s.shape.rbegin(), s.shape.rend());
-      if (g.ne.empty()) g.ne.push_back(1);
       g.ggml_type = GetDType(s.dtype).ggml_type;
       if (g.ggml_type < 0)
         return MakeError(ErrorKind::kUnsupported, "'{}': {} cannot be stored in GGUF", s.name, TypeName(s.dtype));

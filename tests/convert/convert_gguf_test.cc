@@ -734,6 +734,42 @@ TEST_CASE("convert: a GGUF block tensor to FP8 gets block scales and NaN is refu
   CHECK(!fs::exists(tmp / "nan"));
 }
 
+TEST_CASE("convert: a GGUF tensor with n_dims 0 keeps n_dims 0", "[convert][gguf]") {
+  // ggml reads n_dims 0 as one element (ne all 1); bitsmith reads it as shape []
+  // and wrote it back as n_dims 1, ne {1}, which verify flagged (a convert fuzz
+  // finding). Canonical layout: the copy is byte-identical; a requantize of the
+  // other tensor verifies.
+  test::TempDir tmp;
+  test::GgufBytes b;
+  b.Header(2, 1).KvStr("general.architecture", "llama");
+  b.Tensor("scale", {}, 0, 0).Tensor("blk.0.attn_q.weight", {32, 2}, 0, 32);
+  b.PadTo(32);
+  const float one = 1.5f;
+  b.bytes.insert(b.bytes.end(), reinterpret_cast<const uint8_t*>(&one), reinterpret_cast<const uint8_t*>(&one) + 4);
+  b.PadTo(32);
+  for (int i = 0; i < 64; ++i) {
+    const float v = 0.01f * static_cast<float>(i - 32);
+    b.bytes.insert(b.bytes.end(), reinterpret_cast<const uint8_t*>(&v), reinterpret_cast<const uint8_t*>(&v) + 4);
+  }
+  const fs::path in = tmp / "in.gguf";
+  test::WriteText(in, std::string(b.bytes.begin(), b.bytes.end()));
+  auto ck = OpenCheckpoint(in.string());
+  REQUIRE(ck.ok());
+  CHECK(ck->warnings.empty());  // canonical: laid out as ggml writes
+  CHECK(ck->Find("scale")->shape.empty());
+  REQUIRE(Run(Opts(in, tmp / "copy.gguf")).ok());
+  CHECK(test::ReadFile(tmp / "copy.gguf") == b.bytes);
+  REQUIRE(Run(Opts(in, tmp / "q8.gguf", DType::kQ8_0)).ok());
+  auto q = OpenCheckpoint((tmp / "q8.gguf").string());
+  REQUIRE(q.ok());
+  CHECK(q->Find("scale")->shape.empty());
+  CHECK(q->Find("blk.0.attn_q.weight")->dtype == DType::kQ8_0);
+  VerifyOptions v{in.string(), (tmp / "q8.gguf").string(), "", false, false, 1};
+  auto vr = VerifyConversion(v);
+  REQUIRE(vr.ok());
+  CHECK(vr->ok());
+}
+
 TEST_CASE("verify: identical, or the first difference per tensor", "[convert][verify]") {
   test::TempDir tmp;
   const Shards shards = test::DeepSeekShards();
