@@ -366,6 +366,10 @@ std::vector<WorkItem> ChunkItems(const TensorPlan& p, size_t index) {
   }
   uint64_t elems = 1;
   for (uint64_t d : p.shape) elems *= d;
+  // No elements, nothing to compute or write (its scales, if any, are empty too).
+  // The other dimensions may still be huge: [2^61, 0] is a valid header, and
+  // walking its rows made 2^61 / step work items (a convert fuzz finding: OOM).
+  if (elems == 0) return items;
   if (p.op == TensorOp::kCast) {
     ranges(0, elems, kChunkElems, 0);
     return items;

@@ -770,6 +770,37 @@ TEST_CASE("convert: a GGUF tensor with n_dims 0 keeps n_dims 0", "[convert][gguf
   CHECK(vr->ok());
 }
 
+TEST_CASE("convert: a tensor with no elements but a dimension of 2^61", "[convert][gguf]") {
+  // shape [2^61, 0] (ggml ne {0, 2^61}): zero bytes, a valid header. The
+  // pipeline walked its 2^61 rows into work items (a convert fuzz finding: out
+  // of memory); it now has nothing to do for it.
+  test::TempDir tmp;
+  test::GgufBytes b;
+  b.Header(2, 0);
+  b.Tensor("empty", {0, uint64_t{1} << 61}, 0, 0).Tensor("w", {32, 2}, 0, 0);
+  b.PadTo(32);
+  for (int i = 0; i < 64; ++i) {
+    const float v = 0.25f * static_cast<float>(i % 9 - 4);
+    b.bytes.insert(b.bytes.end(), reinterpret_cast<const uint8_t*>(&v), reinterpret_cast<const uint8_t*>(&v) + 4);
+  }
+  const fs::path in = tmp / "in.gguf";
+  test::WriteText(in, std::string(b.bytes.begin(), b.bytes.end()));
+  for (DType to : {DType::kQ8_0, DType::kF16}) {
+    INFO(GetDType(to).name);
+    const fs::path out = tmp / (std::string(GetDType(to).name) + ".gguf");
+    ConversionPlan plan;
+    REQUIRE(Run(Opts(in, out, to), &plan).ok());
+    auto ck = OpenCheckpoint(out.string());
+    REQUIRE(ck.ok());
+    CHECK(ck->Find("empty")->shape == std::vector<uint64_t>{uint64_t{1} << 61, 0});
+    CHECK(ck->Find("empty")->nbytes == 0);
+    VerifyOptions v{in.string(), out.string(), "", false, false, 1};
+    auto vr = VerifyConversion(v);
+    REQUIRE(vr.ok());
+    CHECK(vr->ok());
+  }
+}
+
 TEST_CASE("verify: identical, or the first difference per tensor", "[convert][verify]") {
   test::TempDir tmp;
   const Shards shards = test::DeepSeekShards();
