@@ -452,12 +452,20 @@ void DequantizeQ4_0Ref(const void* src, float* y, int64_t n) {
   }
 }
 
+// p + m for q4_1 / q5_1 (p = float(q) * d), with the NaN that x86's addss
+// returns when both are NaN -- its first operand, p -- made explicit. Which
+// NaN an addition propagates is not fixed by C++: compilers treat + as
+// commutative and may swap the operands (clang did in the SIMD kernel, gcc did
+// not), so the result's sign and payload depended on the compiler. ggml's
+// dequantize_row_q4_1 (gcc, x*d + m) returns p: so does this, everywhere.
+inline float AffineLevel(float p, float m) { return std::isnan(p) ? p : p + m; }
+
 void DequantizeQ4_1Ref(const void* src, float* y, int64_t n) {
   const auto* x = static_cast<const BlockQ4_1*>(src);
   for (int64_t i = 0; i < n / kQK; ++i) {
     const float d = x[i].d.f32(), m = x[i].m.f32();
     for (int j = 0; j < kQK; ++j)
-      y[i * kQK + j] = static_cast<float>(UnpackNibble32(x[i].qs, j)) * d + m;
+      y[i * kQK + j] = AffineLevel(static_cast<float>(UnpackNibble32(x[i].qs, j)) * d, m);
   }
 }
 
@@ -477,7 +485,7 @@ void DequantizeQ5_1Ref(const void* src, float* y, int64_t n) {
     const float d = x[i].d.f32(), m = x[i].m.f32();
     const uint32_t qh = LoadQh(x[i].qh);
     for (int j = 0; j < kQK; ++j)
-      y[i * kQK + j] = static_cast<float>(UnpackQ5Level(x[i].qs, qh, j)) * d + m;
+      y[i * kQK + j] = AffineLevel(static_cast<float>(UnpackQ5Level(x[i].qs, qh, j)) * d, m);
   }
 }
 

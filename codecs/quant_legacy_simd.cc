@@ -582,7 +582,12 @@ void DequantizeLegacyLanes(const void* src, float* HWY_RESTRICT y, int64_t n) {
     for (int e = 0; e < kQK_Legacy; e += N) {
       VI q = LoadNibbles(x[i].qs, e);
       if constexpr (T::kFiveBit) q = hn::Or(q, HighBit(qh, e));
-      if constexpr (T::kAffine) hn::StoreU(hn::Add(hn::Mul(hn::ConvertTo(df, q), d), m), df, y + e);
+      if constexpr (T::kAffine) {
+        // p + m, p's NaN when p is NaN (AffineLevel in quant_legacy_ref.cc: the
+        // compiler may swap Add's operands, and x86 returns the first NaN).
+        const VF p = hn::Mul(hn::ConvertTo(df, q), d);
+        hn::StoreU(hn::IfThenElse(hn::IsNaN(p), p, hn::Add(p, m)), df, y + e);
+      }
       else hn::StoreU(hn::Mul(hn::ConvertTo(df, hn::Sub(q, hn::Set(di, T::kNmax))), d), df, y + e);
     }
   }

@@ -13,7 +13,11 @@
 //  3. QuantizeRows / DequantizeRows give the same bytes for 1, 2, 3 threads and
 //     all cores.
 // Failures name the type, path, case and first differing byte.
+#include <hwy/targets.h>  // SupportedAndGeneratedTargets, SetSupportedTargetsForTest
+
 #include <algorithm>
+#include <bit>
+#include <cstring>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -87,6 +91,55 @@ TEST_CASE("legacy all-zero input dequantizes to zeros", "[legacy][edge]") {
         k->dequantize_ref(q.data(), y.data(), static_cast<int64_t>(y.size()));
         INFO(GetDType(t).name << (wp ? " imatrix" : " plain") << (simd ? " simd" : " ref"));
         CHECK(std::all_of(y.begin(), y.end(), [](float v) { return v == 0.f; }));
+      }
+  }
+}
+
+}  // namespace
+}  // namespace bitsmith
+
+namespace bitsmith {
+namespace {
+
+// q4_1 / q5_1 blocks whose d and m are both NaN (or d finite, m NaN): y = q*d + m
+// has two NaN operands, and which one an addition propagates is the compiler's
+// choice (it may commute +). bitsmith fixes it to what x86's addss returns for
+// ggml's `x*d + m`, the product's NaN (a convert fuzz finding: clang's SIMD
+// kernel returned m's NaN where its scalar reference returned the product's).
+// Expected values by bit arithmetic: a NaN operand comes out quieted (bit 22).
+TEST_CASE("legacy q4_1 and q5_1 dequantize: a NaN product wins over a NaN m", "[legacy][edge]") {
+  auto f16_to_f32_nan = [](uint16_t h) {  // a NaN half, widened: sign, payload << 13, quiet
+    return (static_cast<uint32_t>(h & 0x8000) << 16) | 0x7F800000u | (static_cast<uint32_t>(h & 0x3FF) << 13) |
+           0x00400000u;
+  };
+  const uint16_t nans[] = {0x7E00, 0xFE00, 0x7C01, 0xFFFF, 0x7EFF, 0xFD55};
+  const ggml::Library* lib = ggml::Library::Get();
+  for (DType t : {DType::kQ4_1, DType::kQ5_1}) {
+    const DTypeInfo& info = GetDType(t);
+    for (uint16_t dh : {uint16_t{0x3C00}, nans[0], nans[1], nans[2], nans[3], nans[4], nans[5]})
+      for (uint16_t mh : nans) {
+        INFO(info.name << " d=" << std::hex << dh << " m=" << mh);
+        std::vector<uint8_t> blk(static_cast<size_t>(info.block_bytes));
+        for (size_t i = 0; i < blk.size(); ++i) blk[i] = static_cast<uint8_t>(i * 37 + 11);
+        std::memcpy(blk.data(), &dh, 2);
+        std::memcpy(blk.data() + 2, &mh, 2);
+        const uint32_t want = dh == 0x3C00 ? f16_to_f32_nan(mh) : f16_to_f32_nan(dh);
+        std::vector<float> ref(32), simd(32), g(32);
+        REQUIRE(DequantizeRows(t, blk, ref, Impl::kReference, 1).ok());
+        for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+          hwy::SetSupportedTargetsForTest(target);
+          REQUIRE(DequantizeRows(t, blk, simd, Impl::kSimd, 1).ok());
+          for (int j = 0; j < 32; ++j) {
+            INFO(hwy::TargetName(target) << " element " << j);
+            CHECK(std::bit_cast<uint32_t>(ref[static_cast<size_t>(j)]) == want);
+            CHECK(std::bit_cast<uint32_t>(simd[static_cast<size_t>(j)]) == want);
+          }
+        }
+        hwy::SetSupportedTargetsForTest(0);
+        if (lib != nullptr) {
+          lib->ToFloat(info.ggml_type, blk.data(), g.data(), 32);
+          for (int j = 0; j < 32; ++j) CHECK(std::bit_cast<uint32_t>(g[static_cast<size_t>(j)]) == want);
+        }
       }
   }
 }
