@@ -223,9 +223,13 @@ class GgmlWorker {
     }
     const pid_t pid = fork();
     if (pid == 0) {
+      // ggml's abort ends the worker, nothing else: without this the child runs
+      // libFuzzer's inherited crash handler, which writes the parent's current
+      // input as a "crash-*" artifact although the parent goes on unharmed.
+      for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL}) signal(sig, SIG_DFL);
       close(to_child[1]), close(to_parent[0]);
       const int devnull = open("/dev/null", O_WRONLY);
-      if (devnull >= 0) dup2(devnull, 2);  // ggml's abort message is expected noise here
+      if (devnull >= 0) dup2(devnull, 1), dup2(devnull, 2);  // ggml's "Oops" prints and abort message
       setenv("GGML_NO_BACKTRACE", "1", 1);  // ggml_abort would otherwise attach gdb
       Job job{};
       while (ReadAll(to_child[0], &job, sizeof job)) {
