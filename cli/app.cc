@@ -53,8 +53,7 @@ namespace {
 // PrintableText rendering ("bad\xffname"), as `info` and `convert --json` show
 // such names (GGUF tensor names are arbitrary bytes; nlohmann's dump throws).
 nlohmann::json WithPrintableStrings(const nlohmann::json& j) {
-  auto fix = [](const std::string& s) { return IsValidUtf8(s) ? s : PrintableText(s, size_t{1} << 20); };
-  if (j.is_string()) return fix(j.get_ref<const std::string&>());
+  if (j.is_string()) return Utf8OrPrintable(j.get_ref<const std::string&>());
   if (j.is_array()) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& v : j) out.push_back(WithPrintableStrings(v));
@@ -62,7 +61,7 @@ nlohmann::json WithPrintableStrings(const nlohmann::json& j) {
   }
   if (j.is_object()) {
     nlohmann::json out = nlohmann::json::object();
-    for (const auto& [k, v] : j.items()) out[fix(k)] = WithPrintableStrings(v);
+    for (const auto& [k, v] : j.items()) out[Utf8OrPrintable(k)] = WithPrintableStrings(v);
     return out;
   }
   return j;
@@ -154,14 +153,22 @@ std::optional<uint64_t> ParseSize(const std::string& s) {
   return static_cast<uint64_t>(bytes);
 }
 
-std::string WithSeparators(uint64_t n) {
-  const std::string digits = std::to_string(n);
-  std::string s;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) s += ',';
-    s += digits[i];
+std::string_view WithSeparators(uint64_t n, SeparatedDigits& buf) {
+  char digits[20];
+  size_t k = 0;
+  do digits[k++] = static_cast<char>('0' + n % 10), n /= 10;
+  while (n);
+  size_t len = 0;
+  for (size_t i = k; i-- > 0;) {
+    buf[len++] = digits[i];
+    if (i > 0 && i % 3 == 0) buf[len++] = ',';
   }
-  return s;
+  return std::string_view(buf.data(), len);
+}
+
+std::string WithSeparators(uint64_t n) {
+  SeparatedDigits buf;
+  return std::string(WithSeparators(n, buf));
 }
 
 std::string HumanBytes(uint64_t n) {

@@ -10,10 +10,12 @@
 //  - progress lines only when stderr is a terminal; shapes are row-major.
 #pragma once
 
+#include <array>
 #include <cstdio>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -76,6 +78,9 @@ std::optional<uint64_t> ParseSize(const std::string& s);
 
 // Human number formatting: thousands separators, binary units.
 std::string WithSeparators(uint64_t n);
+// The same into a caller's buffer, no allocation (tables of 46 k rows).
+using SeparatedDigits = std::array<char, 27>;  // 20 digits + 6 commas, and room
+std::string_view WithSeparators(uint64_t n, SeparatedDigits& buf);
 std::string HumanBytes(uint64_t n);     // "1.23 GiB"
 std::string HumanCount(uint64_t n);     // "671.0 B", "3.26 M"
 

@@ -130,17 +130,8 @@ void AppendPadded(fmt::memory_buffer& out, std::string_view s, size_t width, boo
 
 // n with thousands separators, right-aligned in `width` columns.
 void AppendCount(fmt::memory_buffer& out, uint64_t n, size_t width) {
-  char digits[20];
-  size_t k = 0;
-  do digits[k++] = static_cast<char>('0' + n % 10), n /= 10;
-  while (n);
-  char text[27];
-  size_t len = 0;
-  for (size_t i = k; i-- > 0;) {
-    text[len++] = digits[i];
-    if (i > 0 && i % 3 == 0) text[len++] = ',';
-  }
-  AppendPadded(out, std::string_view(text, len), width, true);
+  SeparatedDigits buf;
+  AppendPadded(out, WithSeparators(n, buf), width, true);
 }
 
 void PrintTensorTable(const ConversionPlan& p) {
@@ -182,13 +173,7 @@ void PrintTensorTable(const ConversionPlan& p) {
     out.append(std::string_view("  "));
     AppendPadded(out, DroppedName(p, d), 52, false);
     out.append(std::string_view(" dropped: "));
-    if (d.scale_of >= 0) {  // DroppedReason, without a string per line
-      out.append(std::string_view("scale of '"));
-      out.append(std::string_view(p.input.tensors[static_cast<size_t>(d.scale_of)].name));
-      out.append(std::string_view("', applied while dequantizing it"));
-    } else {
-      out.append(std::string_view(d.reason));
-    }
+    out.append(std::string_view(DroppedReason(p, d)));
     out.push_back('\n');
     flush(false);
   }

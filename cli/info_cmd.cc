@@ -113,14 +113,9 @@ class JsonWriter {
 
   // `j` dumped as a value nested `depth` levels deep.
   void Value(const nlohmann::json& j, int depth) {
-    const std::string text = j.dump(2);
-    const std::string pad = "\n" + std::string(2 * static_cast<size_t>(depth), ' ');
-    size_t start = 0;
-    for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
-      Put(std::string_view(text).substr(start, nl - start));
-      Put(pad);
-    }
-    Put(std::string_view(text).substr(start));
+    std::string text;
+    AppendIndentedDump(text, j, depth);
+    Put(text);
   }
   // An object or array whose members are written by `each(i)` for i in [0, n),
   // at `depth`; `key(i)` (objects only) names member i.
@@ -147,7 +142,7 @@ class JsonWriter {
 void WriteJson(std::FILE* f, const Checkpoint& ck, const std::vector<ModelSize>& sizes, Fp8Blocking block,
                const std::map<std::string, DTypeRow>& by_dtype) {
   using nlohmann::json;
-  auto text = [](const std::string& s) { return IsValidUtf8(s) ? s : PrintableText(s, 1 << 20); };
+  auto text = [](const std::string& s) { return Utf8OrPrintable(s); };
   JsonWriter w(f);
   // Top-level members: small ones as json values, the two that grow with the
   // tensor count (tensors, fallbacks) streamed. std::map keeps nlohmann's key order.

@@ -97,4 +97,25 @@ std::string PrintableText(std::string_view s, size_t max_len) {
   return out;
 }
 
+std::string_view Utf8OrPrintable(std::string_view s, std::string& scratch) {
+  if (IsValidUtf8(s)) return s;
+  scratch = PrintableText(s, size_t{1} << 20);
+  return scratch;
+}
+
+std::string Utf8OrPrintable(std::string_view s) {
+  std::string scratch;
+  return std::string(Utf8OrPrintable(s, scratch));
+}
+
+void AppendIndentedDump(std::string& out, const nlohmann::json& j, int depth) {
+  const std::string text = j.dump(2);
+  size_t start = 0;
+  for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+    out.append(text, start, nl + 1 - start);
+    out.append(2 * static_cast<size_t>(depth), ' ');
+  }
+  out.append(text, start);
+}
+
 }  // namespace bitsmith

@@ -744,20 +744,6 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
 
 namespace {
 
-// A string for the JSON summary: as it is when it is valid UTF-8, else as
-// PrintableText (GGUF tensor names are arbitrary bytes; nlohmann's dump throws
-// on them).
-std::string_view JsonSafe(std::string_view s, std::string& scratch) {
-  if (IsValidUtf8(s)) return s;
-  scratch = PrintableText(s, size_t{1} << 20);
-  return scratch;
-}
-
-nlohmann::json JsonSafeValue(std::string_view s) {
-  std::string scratch;
-  return nlohmann::json(std::string(JsonSafe(s, scratch)));
-}
-
 // Text that nlohmann's dump(2) writes, produced piece by piece into `out`.
 class PrettyJson {
  public:
@@ -771,23 +757,14 @@ class PrettyJson {
   }
   void String(std::string_view s) {
     std::string scratch;
-    AppendJsonQuoted(out_, JsonSafe(s, scratch));
+    AppendJsonQuoted(out_, Utf8OrPrintable(s, scratch));
   }
   void Unsigned(uint64_t v) {
     char buf[24];
     const auto r = fmt::format_to_n(buf, sizeof(buf), "{}", v);
     out_.append(buf, r.size);
   }
-  // `j` dumped with 2-space indents as a value nested `depth` levels deep.
-  void Value(const nlohmann::json& j, int depth) {
-    const std::string text = j.dump(2);
-    size_t start = 0;
-    for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
-      out_.append(text, start, nl + 1 - start);
-      Indent(depth);
-    }
-    out_.append(text, start);
-  }
+  void Value(const nlohmann::json& j, int depth) { AppendIndentedDump(out_, j, depth); }
 
  private:
   std::string& out_;
@@ -822,13 +799,13 @@ void WritePlanJson(const ConversionPlan& p, const nlohmann::json& extra,
   // json values, the two that grow with the tensor count written directly.
   std::map<std::string, std::function<void()>> members;
   auto small = [&](const std::string& key, json v) { members[key] = [&w, v = std::move(v)] { w.Value(v, 1); }; };
-  small("input", JsonSafeValue(p.options.input));
-  small("output", JsonSafeValue(p.out_path));
+  small("input", Utf8OrPrintable(p.options.input));
+  small("output", Utf8OrPrintable(p.out_path));
   small("input_format", p.input.format == FileFormat::kGguf ? "gguf" : "safetensors");
   small("output_format", p.out_kind == OutputKind::kGguf               ? "gguf"
                          : p.out_kind == OutputKind::kSafetensorsFile ? "safetensors"
                                                                        : "safetensors-dir");
-  small("fp8_layout", JsonSafeValue(p.fp8.layout.Describe()));
+  small("fp8_layout", Utf8OrPrintable(p.fp8.layout.Describe()));
   members["tensors"] = [&] {
     if (p.tensors.empty()) return w.Put("[]");
     w.Put("[\n");
@@ -898,15 +875,15 @@ void WritePlanJson(const ConversionPlan& p, const nlohmann::json& extra,
   };
   json files = json::array();
   for (const OutputFilePlan& f : p.files)
-    files.push_back({{"name", JsonSafeValue(f.name)}, {"bytes", f.planned.size}, {"tensors", f.tensors.size()}});
+    files.push_back({{"name", Utf8OrPrintable(f.name)}, {"bytes", f.planned.size}, {"tensors", f.tensors.size()}});
   small("files", std::move(files));
   json extras = json::array();
   for (const ExtraFilePlan& e : p.extras)
-    extras.push_back({{"name", JsonSafeValue(e.name)}, {"note", JsonSafeValue(e.note)}});
+    extras.push_back({{"name", Utf8OrPrintable(e.name)}, {"note", Utf8OrPrintable(e.note)}});
   small("extra_files", std::move(extras));
-  if (!p.index_name.empty()) small("index", JsonSafeValue(p.index_name));
+  if (!p.index_name.empty()) small("index", Utf8OrPrintable(p.index_name));
   json warnings = json::array();
-  for (const std::string& s : p.warnings) warnings.push_back(JsonSafeValue(s));
+  for (const std::string& s : p.warnings) warnings.push_back(Utf8OrPrintable(s));
   small("warnings", std::move(warnings));
   small("totals", {{"tensors", p.tensors.size()},
                    {"dropped", p.dropped.size()},
