@@ -8,6 +8,7 @@
 // decoded here by independent arithmetic (convert_fixture.h).
 #include <catch2/catch.hpp>
 
+#include <bit>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -627,19 +628,10 @@ TEST_CASE("JSON output of convert, report, plan and verify: a tensor name that i
   // PrintableText, as `info` shows it -- not a JSON exception (nlohmann's dump
   // throws on it; every --json output failed with exit 1 before).
   test::TempDir tmp;
-  std::string g = "GGUF";
-  auto u32 = [&](uint32_t v) { g.append(reinterpret_cast<const char*>(&v), 4); };
-  auto u64 = [&](uint64_t v) { g.append(reinterpret_cast<const char*>(&v), 8); };
-  const std::string name = "bad\xff\x01name.weight";
-  u32(3), u64(1), u64(0);                      // version 3, one tensor, no metadata
-  u64(name.size()), g += name;                 // tensor info: name,
-  u32(2), u64(32), u64(2), u32(0), u64(0);     // 2 dims (32, 2), f32, offset 0
-  g.resize((g.size() + 31) / 32 * 32, '\0');   // default alignment
-  for (int i = 0; i < 64; ++i) {               // data: 64 f32 values
-    const float v = static_cast<float>(i % 7) - 3.0f;
-    g.append(reinterpret_cast<const char*>(&v), 4);
-  }
-  test::WriteText(tmp / "bad.gguf", g);
+  test::GgufBytes g;
+  g.Header(1, 0).Tensor("bad\xff\x01name.weight", {32, 2}, 0, 0).PadTo(32);  // f32 [2, 32]
+  for (int i = 0; i < 64; ++i) g.U32(std::bit_cast<uint32_t>(static_cast<float>(i % 7) - 3.0f));
+  test::WriteText(tmp / "bad.gguf", std::string(g.bytes.begin(), g.bytes.end()));
   const std::string exe = "'" + test::BitsmithExe().string() + "' ";
   const std::string in = "'" + (tmp / "bad.gguf").string() + "' ";
   const std::string shown = "bad\\xff\\x01name.weight";
@@ -745,11 +737,11 @@ TEST_CASE("convert: a GGUF tensor with n_dims 0 keeps n_dims 0", "[convert][gguf
   b.Tensor("scale", {}, 0, 0).Tensor("blk.0.attn_q.weight", {32, 2}, 0, 32);
   b.PadTo(32);
   const float one = 1.5f;
-  b.bytes.insert(b.bytes.end(), reinterpret_cast<const uint8_t*>(&one), reinterpret_cast<const uint8_t*>(&one) + 4);
+  b.U32(std::bit_cast<uint32_t>(one));
   b.PadTo(32);
   for (int i = 0; i < 64; ++i) {
     const float v = 0.01f * static_cast<float>(i - 32);
-    b.bytes.insert(b.bytes.end(), reinterpret_cast<const uint8_t*>(&v), reinterpret_cast<const uint8_t*>(&v) + 4);
+    b.U32(std::bit_cast<uint32_t>(v));
   }
   const fs::path in = tmp / "in.gguf";
   test::WriteText(in, std::string(b.bytes.begin(), b.bytes.end()));
@@ -781,7 +773,7 @@ TEST_CASE("convert: a tensor with no elements but a dimension of 2^61", "[conver
   b.PadTo(32);
   for (int i = 0; i < 64; ++i) {
     const float v = 0.25f * static_cast<float>(i % 9 - 4);
-    b.bytes.insert(b.bytes.end(), reinterpret_cast<const uint8_t*>(&v), reinterpret_cast<const uint8_t*>(&v) + 4);
+    b.U32(std::bit_cast<uint32_t>(v));
   }
   const fs::path in = tmp / "in.gguf";
   test::WriteText(in, std::string(b.bytes.begin(), b.bytes.end()));
