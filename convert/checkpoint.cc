@@ -278,11 +278,38 @@ std::vector<std::pair<std::string, std::string>> Checkpoint::MetadataSummary(siz
   return out;
 }
 
+namespace {
+
+// The first split of the set `convert OUT.gguf --split-max-size` writes for the
+// path OUT.gguf (OUT-00001-of-NNNNN.gguf beside it), when there is exactly one
+// such set; empty otherwise.
+Result<std::string> SplitSetOf(const std::string& path) {
+  if (!EndsWith(path, ".gguf")) return std::string();
+  const fs::path p(path);
+  const std::string stem = p.filename().string().substr(0, p.filename().string().size() - 5);
+  std::vector<std::string> firsts;
+  for (const std::string& n : ListFiles(p.has_parent_path() ? p.parent_path() : fs::path("."))) {
+    const auto s = ParseGgufSplitPath(n);
+    if (s && s->prefix == stem && s->index == 0) firsts.push_back(n);
+  }
+  if (firsts.size() > 1)
+    return MakeError(ErrorKind::kBadInput, "{}: no such file, and several GGUF split sets of that name ({}); name "
+                     "the first split to open", path, fmt::join(firsts, ", "));
+  return firsts.empty() ? std::string() : (p.parent_path() / firsts[0]).string();
+}
+
+}  // namespace
+
 Result<Checkpoint> OpenCheckpoint(const std::string& path) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st))
+  if (ec || !fs::exists(st)) {
+    // `convert M OUT.gguf --split-max-size ...` wrote OUT-0000i-of-0000n.gguf:
+    // OUT.gguf names that model (verify, info, report take the same OUT).
+    BITSMITH_ASSIGN_OR_RETURN(std::string first, SplitSetOf(path));
+    if (!first.empty()) return OpenCheckpoint(first);
     return MakeError(ErrorKind::kBadInput, "{}: no such file or directory", path);
+  }
   Result<Checkpoint> ck = fs::is_directory(st) ? OpenDirectory(path) : OpenFile(path, path);
   if (!ck.ok()) return ck;
   if (ck->tensors.empty() && ck->format == FileFormat::kSafetensors)

@@ -9,7 +9,9 @@
 //     or with one GGUF model (single or split);
 //   - an index .json file given directly;
 //   - a .gguf file, including one split of a set ("-00002-of-00003.gguf"): the
-//     whole set is opened and read as one model.
+//     whole set is opened and read as one model;
+//   - OUT.gguf that does not exist when OUT-00001-of-NNNNN.gguf does (what
+//     `convert ... OUT.gguf --split-max-size` writes): that split set.
 // The result lists every tensor (validated descriptors, never data), the
 // format's metadata, the non-weight files of a directory (config.json,
 // tokenizer files, ...) that a converter copies, and warnings (inconsistencies

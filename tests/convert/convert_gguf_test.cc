@@ -548,6 +548,42 @@ TEST_CASE("convert: GGUF splits (--split-max-size): llama.cpp naming and keys, s
   CHECK(vr->ok());
 }
 
+// Found by the convert fuzz target: `verify IN OUT.gguf` after `convert IN
+// OUT.gguf --split-max-size` said "OUT.gguf: no such file or directory".
+TEST_CASE("convert: OUT.gguf names the split set convert wrote for it (verify / info / OpenCheckpoint)",
+          "[convert][gguf]") {
+  test::TempDir tmp;
+  test::WriteCheckpoint(tmp / "in", Fp8GgufShards(), test::DeepSeekConfig());
+  ConvertOptions o = Opts(tmp / "in", tmp / "split.gguf", DType::kQ8_0);
+  o.split_max_size = 150'000;
+  ConversionPlan plan;
+  REQUIRE(Run(o, &plan).ok());
+  REQUIRE(plan.files.size() > 1);
+  REQUIRE(!fs::exists(tmp / "split.gguf"));
+  auto by_out = OpenCheckpoint((tmp / "split.gguf").string());
+  REQUIRE(by_out.ok());
+  CHECK(by_out->files.size() == plan.files.size());
+  CHECK(by_out->files[0] == plan.files[0].planned.path);
+  auto vr = VerifyConversion({(tmp / "in").string(), (tmp / "split.gguf").string(), "", false, false, 1});
+  REQUIRE(vr.ok());
+  CHECK(vr->ok());
+  const auto r = test::Run("'" + test::BitsmithExe().string() + "' verify '" + (tmp / "in").string() + "' '" +
+                           (tmp / "split.gguf").string() + "'");
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  // Two split sets of that name: which one is meant is not guessed.
+  fs::copy_file(plan.files[0].planned.path, tmp / "split-00001-of-00009.gguf");
+  auto two = OpenCheckpoint((tmp / "split.gguf").string());
+  REQUIRE(!two.ok());
+  CHECK(two.error().kind == ErrorKind::kBadInput);
+  CHECK_THAT(two.error().message, Catch::Matchers::Contains("several GGUF split sets") &&
+                                      Catch::Matchers::Contains("split-00001-of-00009.gguf"));
+  // Nothing of that name: the usual error.
+  auto none = OpenCheckpoint((tmp / "other.gguf").string());
+  REQUIRE(!none.ok());
+  CHECK_THAT(none.error().message, Catch::Matchers::Contains("other.gguf: no such file or directory"));
+}
+
 TEST_CASE("convert: --dry-run sizes equal the written sizes", "[convert][dryrun]") {
   test::TempDir tmp;
   test::WriteCheckpoint(tmp / "in", Fp8GgufShards(), test::DeepSeekConfig());
