@@ -37,18 +37,6 @@ class FileSink final : public ChunkSink {
   std::atomic<uint64_t> digest_{0};
 };
 
-// The pieces (header + every work item's output ranges) of one output file.
-std::vector<DigestPiece> FilePieces(const ConversionPlan& plan, const OutputFilePlan& f) {
-  std::vector<DigestPiece> pieces = {{0, f.planned.header.size()}};
-  for (size_t k : f.tensors) {
-    const TensorPlan& tp = plan.tensors[k];
-    for (const WorkItem& it : ChunkItems(tp, k))
-      for (const ItemRange& r : ItemOutputRanges(tp, it))
-        pieces.push_back({(r.part == 0 ? tp.out_offset : tp.out_scale_offset) + r.offset, r.bytes});
-  }
-  return pieces;
-}
-
 uint64_t FileDataBytes(const ConversionPlan& plan, const OutputFilePlan& f) {
   uint64_t n = 0;
   for (size_t k : f.tensors) n += plan.tensors[k].bytes_out;
@@ -203,7 +191,7 @@ Result<ConvertReport> RunDirectory(const ConversionPlan& plan, const InputSet& i
     if (it != m.files.end()) {
       std::error_code ec2;
       if (fs::file_size(final_path, ec2) == f.planned.size && !ec2 && it->second.size == f.planned.size) {
-        auto d = RecomputeDigest(final_path, FilePieces(plan, f));
+        auto d = RecomputeDigest(final_path, OutputFileDigestPieces(plan, f));
         if (d.ok() && *d == it->second.digest) {
           ++rep.files_resumed;
           if (ctl.progress) ctl.progress->done += FileDataBytes(plan, f);
@@ -253,6 +241,17 @@ Result<ConvertReport> RunDirectory(const ConversionPlan& plan, const InputSet& i
 }
 
 }  // namespace
+
+std::vector<DigestPiece> OutputFileDigestPieces(const ConversionPlan& plan, const OutputFilePlan& f) {
+  std::vector<DigestPiece> pieces = {{0, f.planned.header.size()}};
+  for (size_t k : f.tensors) {
+    const TensorPlan& tp = plan.tensors[k];
+    for (const WorkItem& it : ChunkItems(tp, k))
+      for (const ItemRange& r : ItemOutputRanges(tp, it))
+        pieces.push_back({(r.part == 0 ? tp.out_offset : tp.out_scale_offset) + r.offset, r.bytes});
+  }
+  return pieces;
+}
 
 std::string ConversionJobKey(const ConversionPlan& plan) {
   const std::string s = PlanJsonText(plan);

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "convert/manifest.h"  // DigestPiece
 #include "convert/tensor_plan.h"
 #include "formats/error.h"
 
@@ -67,6 +68,11 @@ Result<ConvertReport> RunConversion(const ConversionPlan& plan, const RunControl
 // output header, tensor, op and offset) and the input files' sizes and
 // modification times.
 std::string ConversionJobKey(const ConversionPlan& plan);
+
+// The pieces of one planned output file (its header, then every work item's
+// output ranges) whose digest the manifest records for --resume: what
+// RecomputeDigest(path, pieces) must give for a finished file to be kept.
+std::vector<DigestPiece> OutputFileDigestPieces(const ConversionPlan& plan, const OutputFilePlan& f);
 
 // ---------------------------------------------------------------------------
 

@@ -668,6 +668,64 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
       out.emplace_back("gguf_to_f32_file", Prefixed({3, 0x01, 0x10}, b.bytes));
       out.emplace_back("gguf_valid_every_kv_type_to_q8_0", Prefixed({5, 0x02, 0x30}, ValidSeeds("gguf")[1].second));
     }
+    // Byte 2 bit 6: the extension byte X and its sections (fuzz/convert_fuzz.cc):
+    // shard limits, --strict, --block, recipes, imatrices, --resume and --force
+    // checks; byte 2 bit 7: a sharded input (u16 split point, two shards + index).
+    {
+      const std::string h = R"({"model.layers.0.self_attn.q_proj.weight":{"dtype":"F32","shape":[1,256],"data_offsets":[0,1024]},)"
+                            R"("model.layers.0.self_attn.k_proj.weight":{"dtype":"BF16","shape":[2,32],"data_offsets":[1024,1152]},)"
+                            R"("model.norm.weight":{"dtype":"BF16","shape":[32],"data_offsets":[1152,1216]}})";
+      const auto st = StBytes(h, Cat({F32Data(256, 0.01f), Bf16Data(64), Bf16Data(32)}));
+      auto ext = [&](std::initializer_list<uint8_t> head, const std::string& section) {
+        std::vector<uint8_t> b(head);
+        b.insert(b.end(), section.begin(), section.end());
+        b.insert(b.end(), st.begin(), st.end());
+        return b;
+      };
+      // Directory output, a shard per tensor (X bits 0-1 = 1), then --resume: shard 0
+      // listed and damaged since / shards 0, 2 listed and the rest gone / no partial
+      // directory / a fuzzed manifest; --force.
+      out.emplace_back("ext_resume_damaged", ext({1, 0x00, 0x40, 0x41, 0x11}, ""));
+      out.emplace_back("ext_resume_listed_missing", ext({1, 0x00, 0x40, 0x41, 0x25}, ""));
+      out.emplace_back("ext_resume_no_partial", ext({2, 0x00, 0x40, 0x41, 0x63}, ""));
+      const std::string manifest = R"({"bitsmith_manifest": 2, "job": "", "files": {}})";
+      out.emplace_back("ext_resume_manifest", ext({3, 0x00, 0x40, 0x41, 0x80, static_cast<uint8_t>(manifest.size())}, manifest));
+      out.emplace_back("ext_force", ext({0, 0x00, 0x40, 0x82}, ""));
+      out.emplace_back("ext_resume_force_4k", ext({1, 0x20, 0x40, 0xC2, 0x0F}, ""));
+      // GGUF splits (a file per tensor) with a recipe; --strict.
+      const std::string recipe = "# seed\nk_proj=q8_0\nnorm=f32\n";
+      out.emplace_back("ext_gguf_split_recipe", ext({7, 0x02, 0x40, 0x11, static_cast<uint8_t>(recipe.size())}, recipe));
+      out.emplace_back("ext_gguf_strict_q6_k", ext({8, 0x02, 0x40, 0x04}, ""));
+      // FP8 target with --block 2x4 (byte 2 bits 0-3), strict.
+      out.emplace_back("ext_e4m3fn_block_2x4", ext({4, 0x00, 0x40 | 1 | (2 << 2), 0x0C}, ""));
+      // An imatrix for q_proj ([1,256]: 256 values), legacy .dat, q4_k.
+      std::vector<float> im(256);
+      for (int i = 0; i < 256; ++i) im[i] = 0.5f + static_cast<float>(i % 7);
+      const auto dat = LegacyImatrix({{"model.layers.0.self_attn.q_proj.weight", 1, im}}, true);
+      std::string sec = {static_cast<char>(dat.size() & 0xFF), static_cast<char>(dat.size() >> 8)};
+      sec.append(dat.begin(), dat.end());
+      out.emplace_back("ext_imatrix_q4_k", ext({7, 0x02, 0x40, 0x20}, sec));
+    }
+    // A sharded DeepSeek FP8 input: the weight in shard 1, its scale and a norm in shard 2.
+    {
+      std::vector<uint8_t> scales;
+      for (float s : {1.0f / 256, 1.0f / 128, 3.0f / 1024, 1.0f / 64}) PutF32(scales, s);
+      const auto a = StBytes(R"({"model.layers.0.mlp.up_proj.weight":{"dtype":"F8_E4M3","shape":[4,8],"data_offsets":[0,32]}})",
+                             Fp8Codes(32, 3));
+      const auto b = StBytes(R"({"model.layers.0.mlp.up_proj.weight_scale_inv":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+                             R"("model.norm.weight":{"dtype":"BF16","shape":[8],"data_offsets":[16,32]}})",
+                             Cat({scales, Bf16Data(8)}));
+      auto sharded = [&](std::initializer_list<uint8_t> head) {
+        std::vector<uint8_t> v(head);
+        v.push_back(static_cast<uint8_t>(a.size() & 0xFF)), v.push_back(static_cast<uint8_t>(a.size() >> 8));
+        v.insert(v.end(), a.begin(), a.end());
+        v.insert(v.end(), b.begin(), b.end());
+        return v;
+      };
+      out.emplace_back("sharded_fp8_to_bf16_dir", sharded({1, 0x40, 1 | (2 << 2) | 0x80}));
+      out.emplace_back("sharded_fp8_to_q8_0", sharded({5, 0x42, 1 | (2 << 2) | 0x80}));
+      out.emplace_back("sharded_fp8_copy_resume", sharded({0, 0x40, 1 | (2 << 2) | 0x80 | 0x40, 0x41, 0x13}));
+    }
   } else if (target == "ggml_diff") {
     // byte 0 type index, 1 blocks-1, 2 rows-1, 3 flags (imatrix bit, value mode),
     // 4 exponent; then values. One seed per type index, value modes in turn.
