@@ -43,8 +43,9 @@ uint64_t FileDataBytes(const ConversionPlan& plan, const OutputFilePlan& f) {
   return n;
 }
 
-// Writes one planned weight file: header, every tensor, commit. Returns its digest.
-Result<uint64_t> WriteWeightFile(const ConversionPlan& plan, const OutputFilePlan& f, OutputFile out,
+// Writes one planned weight file: header, every tensor, then Seal (complete and
+// synced under its temporary name; the caller commits it). Returns its digest.
+Result<uint64_t> WriteWeightFile(const ConversionPlan& plan, const OutputFilePlan& f, OutputFile& out,
                                  const InputSet& inputs, const RunControl& ctl) {
   if (ctl.progress) {
     std::lock_guard<std::mutex> l(ctl.progress->mu);
@@ -60,7 +61,7 @@ Result<uint64_t> WriteWeightFile(const ConversionPlan& plan, const OutputFilePla
   po.cancel = ctl.cancel;
   BITSMITH_RETURN_IF_ERROR(RunPlans(plan.tensors, f.tensors, plan.input.tensors, inputs, sink, po));
   const uint64_t digest = sink.digest() + DigestBytes(f.planned.header, 0);
-  BITSMITH_RETURN_IF_ERROR(out.Commit());
+  BITSMITH_RETURN_IF_ERROR(out.Seal());
   return digest;
 }
 
@@ -89,15 +90,29 @@ Result<ConvertReport> RunSingleFiles(const ConversionPlan& plan, const InputSet&
     for (const OutputFilePlan& o : plan.files)
       if (SamePath(f, o.planned.path))
         return MakeError(ErrorKind::kBadUsage, "{}: the output would replace an input file", o.planned.path);
+  // A GGUF split set appears whole or not at all: every split is written and
+  // sealed under its temporary name first, then all are renamed into place (an
+  // error before that removes the temporaries and leaves no split behind; found
+  // by the convert fuzz target: a failure in split 2 left split 1 in place).
+  std::vector<OutputFile> sealed;
+  sealed.reserve(plan.files.size());
   for (const OutputFilePlan& f : plan.files) {
     const fs::path parent = fs::path(f.planned.path).parent_path();
     std::error_code ec;
     if (!parent.empty()) fs::create_directories(parent, ec);
     BITSMITH_ASSIGN_OR_RETURN(OutputFile out, OutputFile::Create(f.planned.path));
-    BITSMITH_ASSIGN_OR_RETURN(uint64_t digest, WriteWeightFile(plan, f, std::move(out), inputs, ctl));
+    BITSMITH_ASSIGN_OR_RETURN(uint64_t digest, WriteWeightFile(plan, f, out, inputs, ctl));
     (void)digest;
+    sealed.push_back(std::move(out));
     ++rep.files_written;
     rep.bytes_written += f.planned.size;
+  }
+  for (size_t i = 0; i < sealed.size(); ++i) {
+    if (Status s = sealed[i].Commit(); !s.ok()) {
+      std::error_code ec;  // a rename failed: the splits already renamed would be an incomplete set
+      for (size_t j = 0; j < i; ++j) fs::remove(sealed[j].path(), ec);
+      return s.take_error();
+    }
   }
   return rep;
 }
@@ -203,8 +218,9 @@ Result<ConvertReport> RunDirectory(const ConversionPlan& plan, const InputSet& i
     }
     auto o = OutputFile::CreateWithTemp(final_path, pd.TempPath(f.name));
     if (!o.ok()) return fail(o.take_error());
-    auto digest = WriteWeightFile(plan, f, std::move(*o), inputs, ctl);
+    auto digest = WriteWeightFile(plan, f, *o, inputs, ctl);
     if (!digest.ok()) return fail(digest.take_error());
+    if (Status s = o->Commit(); !s.ok()) return fail(s.take_error());
     m.files[f.name] = {f.planned.size, *digest};
     if (Status s = pd.Save(m); !s.ok()) return fail(s.take_error());
     ++rep.files_written;

@@ -193,7 +193,7 @@ Result<OutputFile> OutputFile::CreateWithTemp(const std::string& path, const std
 }
 
 OutputFile::OutputFile(OutputFile&& o) noexcept
-    : path_(std::move(o.path_)), temp_(std::move(o.temp_)), fd_(o.fd_), committed_(o.committed_) {
+    : path_(std::move(o.path_)), temp_(std::move(o.temp_)), fd_(o.fd_), sealed_(o.sealed_), committed_(o.committed_) {
   o.fd_ = -1;
   o.committed_ = true;  // the moved-from object owns nothing to clean up
 }
@@ -204,6 +204,7 @@ OutputFile& OutputFile::operator=(OutputFile&& o) noexcept {
     path_ = std::move(o.path_);
     temp_ = std::move(o.temp_);
     fd_ = o.fd_;
+    sealed_ = o.sealed_;
     committed_ = o.committed_;
     o.fd_ = -1;
     o.committed_ = true;
@@ -255,9 +256,9 @@ Status OutputFile::SetSize(uint64_t size) {
   return Status::Ok();
 }
 
-Status OutputFile::Commit() {
-  if (committed_) return Status::Ok();
-  if (fd_ < 0) return MakeError(ErrorKind::kInternal, "{}: commit after abort", path_);
+Status OutputFile::Seal() {
+  if (committed_ || sealed_) return Status::Ok();
+  if (fd_ < 0) return MakeError(ErrorKind::kInternal, "{}: seal after abort", path_);
   if (::fsync(fd_) != 0) {
     Error e = WriteError(errno, 0, 0);
     Abort();
@@ -270,6 +271,14 @@ Status OutputFile::Commit() {
     return e;
   }
   fd_ = -1;
+  sealed_ = true;
+  return Status::Ok();
+}
+
+Status OutputFile::Commit() {
+  if (committed_) return Status::Ok();
+  if (fd_ < 0 && !sealed_) return MakeError(ErrorKind::kInternal, "{}: commit after abort", path_);
+  BITSMITH_RETURN_IF_ERROR(Seal());
   if (std::rename(temp_.c_str(), path_.c_str()) != 0) {
     const int err = errno;
     Abort();

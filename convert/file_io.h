@@ -114,6 +114,11 @@ class OutputFile {
   // fsync, rename over `path` (a symlink at `path` is replaced, never followed),
   // fsync of the directory. After an error the temporary is removed.
   Status Commit();
+  // The first half of Commit: fsync and close, the temporary kept (no file
+  // descriptor held). A later Commit() only renames it into place; Abort() or
+  // the destructor remove it. For outputs of several files that must appear
+  // together or not at all (GGUF splits). After an error the temporary is removed.
+  Status Seal();
   // Closes and removes the temporary (idempotent).
   void Abort();
 
@@ -128,6 +133,7 @@ class OutputFile {
   std::string path_;
   std::string temp_;
   int fd_ = -1;
+  bool sealed_ = false;     // Seal() done: the temporary is complete, fd_ closed
   bool committed_ = false;
 };
 

@@ -34,7 +34,8 @@
 // Properties:
 //  1. BuildConversionPlan and RunConversion never crash, throw or hang; an
 //     error is a clear Error (never kInternal) and leaves nothing behind: no
-//     output file or directory, no temporary;
+//     output file or directory, no temporary -- but for the finished shards of
+//     a directory output, which stay for --resume, listed in its manifest;
 //  2. a conversion that succeeds passes VerifyConversion (the scalar reference
 //     codecs recompute every output tensor from the input): no mismatch and no
 //     structural problem;
@@ -129,11 +130,28 @@ struct Reader {
   }
 };
 
-// Nothing but the inputs may exist in the work directory.
+// Nothing but the inputs may exist in the work directory -- except what a
+// failed directory conversion keeps for --resume: shards already finished, each
+// listed in OUT/.bitsmith-partial/manifest.json, the lock, and nothing else (no
+// index: it is written last, so the output never looks finished).
 void CheckNothingLeft(const fs::path& root, const std::string& after) {
-  for (const auto& e : fs::directory_iterator(root))
-    if (e.path().filename() != "in" && e.path().filename() != "imatrix.dat")
-      Fail("nothing left behind", after + ": " + e.path().string());
+  for (const auto& e : fs::directory_iterator(root)) {
+    const fs::path name = e.path().filename();
+    if (name == "in" || name == "imatrix.dat") continue;
+    if (name != "out" || !fs::is_directory(e.path())) Fail("nothing left behind", after + ": " + e.path().string());
+    const fs::path partial = e.path() / std::string(kPartialDirName);
+    auto m = ParseManifest(ReadBytes(partial / "manifest.json"), "manifest.json");
+    if (!m.ok()) Fail("a failed directory conversion left no valid manifest", after + ": " + m.error().message);
+    if (m->files.empty()) Fail("a failed directory conversion kept a manifest of nothing", after);
+    for (const auto& f : fs::directory_iterator(e.path())) {
+      const std::string n = f.path().filename().string();
+      if (n != std::string(kPartialDirName) && !m->files.count(n))
+        Fail("a failed directory conversion left a file the manifest does not list", after + ": " + n);
+    }
+    for (const auto& f : fs::directory_iterator(partial))
+      if (f.path().filename() != "manifest.json" && f.path().filename() != "lock")
+        Fail("a failed directory conversion left a temporary", after + ": " + f.path().string());
+  }
 }
 
 // Every file under `out` (recursively; the partial directory included), by

@@ -584,6 +584,33 @@ TEST_CASE("convert: OUT.gguf names the split set convert wrote for it (verify / 
   CHECK_THAT(none.error().message, Catch::Matchers::Contains("other.gguf: no such file or directory"));
 }
 
+// Found by the convert fuzz target: a conversion failing in split 2 left split
+// 1 renamed into place -- an incomplete set that looks finished.
+TEST_CASE("convert: a GGUF split set appears whole or not at all", "[convert][gguf]") {
+  test::TempDir tmp;
+  test::TestTensor bad = test::FloatTensor("b.weight", {4, 256}, 2);
+  bad.bytes[2 * 256 * 2 + 6] = 0xC0, bad.bytes[2 * 256 * 2 + 7] = 0x7F;  // a NaN (bf16 0x7FC0, little-endian) in row 2
+  test::WriteCheckpoint(tmp / "in", {{"model.safetensors", {test::FloatTensor("a.weight", {64, 256}, 1), bad}}}, nullptr);
+  ConvertOptions o = Opts(tmp / "in", tmp / "out" / "split.gguf", DType::kQ8_0);
+  o.split_max_size = 1;  // a split per tensor
+  fs::create_directories(tmp / "out");
+  ConversionPlan plan;
+  const auto r = Run(o, &plan);
+  REQUIRE(plan.files.size() == 2);
+  REQUIRE(!r.ok());
+  CHECK_THAT(r.error().message, Catch::Matchers::Contains("b.weight") && Catch::Matchers::Contains("nan"));
+  CHECK(fs::is_empty(tmp / "out"));  // neither split 1 nor a temporary
+  // The same set without the NaN: both splits, no temporary.
+  test::WriteCheckpoint(tmp / "in2", {{"model.safetensors", {test::FloatTensor("a.weight", {64, 256}, 1),
+                                                             test::FloatTensor("b.weight", {4, 256}, 2)}}}, nullptr);
+  o.input = (tmp / "in2").string();
+  REQUIRE(Run(o).ok());
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(tmp / "out")) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"split-00001-of-00002.gguf", "split-00002-of-00002.gguf"});
+}
+
 TEST_CASE("convert: --dry-run sizes equal the written sizes", "[convert][dryrun]") {
   test::TempDir tmp;
   test::WriteCheckpoint(tmp / "in", Fp8GgufShards(), test::DeepSeekConfig());
