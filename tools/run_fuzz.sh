@@ -11,7 +11,10 @@
 #   FUZZ_SEED=N   libFuzzer -seed (default: libFuzzer picks one from the clock);
 #   FUZZ_RUNS=N   stop each target after N executions (-runs; SECONDS stays a cap);
 #   FUZZ_FRESH=1  start each target from its committed seeds only: BUILD_DIR/corpus/<name>
-#                 (what earlier runs found) is emptied first.
+#                 (what earlier runs found) is emptied first;
+#   FUZZ_FLAGS=".."  more libFuzzer flags, after (so overriding) the defaults below, e.g.
+#                 "-len_control=0 -max_len=4096" for ggml_diff, whose cost does not grow
+#                 with the input length (the block count comes from bytes 1-2).
 # With FUZZ_SEED, FUZZ_RUNS and FUZZ_FRESH=1 a run is one fixed sequence of inputs: a run
 # cut short by SECONDS executes a prefix of it, so `make fuzz-ci` with a longer
 # FUZZ_CI_SECONDS checks everything CI can execute.
@@ -47,7 +50,7 @@ for name in "${targets[@]}"; do
   t0=$(date +%s)
   "$exe" "$work" "$ROOT/fuzz/corpus/$name" -max_total_time="$SECONDS_PER" -print_final_stats=1 \
     -rss_limit_mb=2048 -timeout=25 -max_len=65536 -close_fd_mask=1 \
-    -artifact_prefix="$BUILD_DIR/artifacts/$name-" "${dict[@]}" "${fixed[@]}" 2>&1 |
+    -artifact_prefix="$BUILD_DIR/artifacts/$name-" "${dict[@]}" "${fixed[@]}" ${FUZZ_FLAGS:-} 2>&1 |
     while IFS= read -r line; do printf -v now '%(%s)T' -1; printf '[+%ds] %s\n' $((now - t0)) "$line"; done >"$log"
   rc=${PIPESTATUS[0]}
   grep -E "^\[\+[0-9]+s\] #[0-9]+[[:space:]]+(INITED|DONE)|stat::number_of_executed_units|stat::peak_rss_mb" "$log" |

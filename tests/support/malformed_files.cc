@@ -698,13 +698,22 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
       out.emplace_back("ext_gguf_strict_q6_k", ext({8, 0x02, 0x40, 0x04}, ""));
       // FP8 target with --block 2x4 (byte 2 bits 0-3), strict.
       out.emplace_back("ext_e4m3fn_block_2x4", ext({4, 0x00, 0x40 | 1 | (2 << 2), 0x0C}, ""));
-      // An imatrix for q_proj ([1,256]: 256 values), legacy .dat, q4_k.
+    }
+    // An imatrix (X bit 5) for w.weight [4,256]: legacy .dat -> q4_k, GGUF -> iq4_nl.
+    {
+      const auto st = StBytes(R"({"w.weight":{"dtype":"F32","shape":[4,256],"data_offsets":[0,4096]}})",
+                              F32Data(1024, 0.02f));
       std::vector<float> im(256);
       for (int i = 0; i < 256; ++i) im[i] = 0.5f + static_cast<float>(i % 7);
-      const auto dat = LegacyImatrix({{"model.layers.0.self_attn.q_proj.weight", 1, im}}, true);
-      std::string sec = {static_cast<char>(dat.size() & 0xFF), static_cast<char>(dat.size() >> 8)};
-      sec.append(dat.begin(), dat.end());
-      out.emplace_back("ext_imatrix_q4_k", ext({7, 0x02, 0x40, 0x20}, sec));
+      auto with = [&](std::initializer_list<uint8_t> head, const std::vector<uint8_t>& imatrix) {
+        std::vector<uint8_t> b(head);
+        b.push_back(static_cast<uint8_t>(imatrix.size() & 0xFF)), b.push_back(static_cast<uint8_t>(imatrix.size() >> 8));
+        b.insert(b.end(), imatrix.begin(), imatrix.end());
+        b.insert(b.end(), st.begin(), st.end());
+        return b;
+      };
+      out.emplace_back("ext_imatrix_dat_q4_k", with({7, 0x02, 0x40, 0x20}, LegacyImatrix({{"w.weight", 1, im}}, true)));
+      out.emplace_back("ext_imatrix_gguf_iq4_nl", with({9, 0x02, 0x40, 0x20}, GgufImatrix({{"w.weight", im, {3.0f}}})));
     }
     // A sharded DeepSeek FP8 input: the weight in shard 1, its scale and a norm in shard 2.
     {
