@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>  // std::memcpy
 #include <mutex>
+#include <vector>
 
 #include "codecs/parallel.h"
 
@@ -18,6 +19,21 @@ const BlockCodec* GetBlockCodec(DType t) {
 }
 
 namespace {
+// The address alignment the block kernels need: the kernels read and write
+// blocks through their structs (formats/blocks_*.h), whose alignment is that of
+// their widest field -- at most 4 (float, uint32_t), and it divides the block
+// size. So the largest power of two <= 4 dividing the block size is enough.
+size_t BlockAlign(size_t block_bytes) { return block_bytes % 4 == 0 ? 4 : block_bytes % 2 == 0 ? 2 : 1; }
+bool Aligned(const void* p, size_t align) { return reinterpret_cast<uintptr_t>(p) % align == 0; }
+
+// Blocks staged through an aligned buffer when the caller's bytes are not
+// aligned (a misaligned block struct access is undefined behaviour; found by the
+// ggml_diff fuzz target under UBSan, which passes input bytes at odd addresses).
+constexpr size_t kStageBytes = 16384;
+struct alignas(64) StageBuffer {
+  uint8_t bytes[kStageBytes];
+};
+
 Result<const BlockCodec*> CodecFor(DType t, std::string_view what) {
   const DTypeInfo& info = GetDType(t);
   if (!info.is_block())
@@ -59,6 +75,7 @@ Status QuantizeRows(DType t, std::span<const float> src, std::span<uint8_t> dst,
                          info.name, j, imatrix[j]);
   }
   const BlockCodec::QuantizeFn fn = impl == Impl::kReference ? codec->quantize_ref : codec->quantize;
+  const size_t align = BlockAlign(static_cast<size_t>(info.block_bytes));
   const float* w = codec->uses_imatrix ? imatrix : nullptr;
   // The finiteness check rides along with the work: each chunk of rows is
   // scanned just before it is quantized; the first bad value (lowest index) wins.
@@ -87,7 +104,24 @@ Status QuantizeRows(DType t, std::span<const float> src, std::span<uint8_t> dst,
             return;
           }
         }
-      fn(p, dst.data() + r * row_bytes, static_cast<int64_t>(re - r), n_per_row, w);
+      uint8_t* out = dst.data() + r * row_bytes;
+      if (Aligned(out, align)) {
+        fn(p, out, static_cast<int64_t>(re - r), n_per_row, w);
+        continue;
+      }
+      // Misaligned output: one row at a time through an aligned buffer (a row
+      // larger than the buffer goes through a heap copy).
+      for (size_t k = r; k < re; ++k) {
+        std::vector<uint64_t> heap;
+        StageBuffer stage;
+        uint8_t* tmp = stage.bytes;
+        if (row_bytes > kStageBytes) {
+          heap.resize((row_bytes + 7) / 8);
+          tmp = reinterpret_cast<uint8_t*>(heap.data());
+        }
+        fn(src.data() + k * npr, tmp, 1, n_per_row, w);
+        std::memcpy(dst.data() + k * row_bytes, tmp, row_bytes);
+      }
     }
   });
   if (bad_index != SIZE_MAX)
@@ -114,8 +148,19 @@ Status DequantizeRows(DType t, std::span<const uint8_t> src, std::span<float> ds
   const BlockCodec::DequantizeFn fn =
       impl == Impl::kReference ? codec->dequantize_ref : codec->dequantize;
   const size_t nblocks = dst.size() / be;
+  const bool aligned = Aligned(src.data(), BlockAlign(bb));
   ParallelFor(nblocks, 4096, threads, [&](size_t b0, size_t b1) {
-    fn(src.data() + b0 * bb, dst.data() + b0 * be, static_cast<int64_t>((b1 - b0) * be));
+    if (aligned) {
+      fn(src.data() + b0 * bb, dst.data() + b0 * be, static_cast<int64_t>((b1 - b0) * be));
+      return;
+    }
+    StageBuffer stage;  // every block is <= 300 bytes: dozens fit
+    const size_t per = kStageBytes / bb;
+    for (size_t b = b0; b < b1; b += per) {
+      const size_t n = std::min(per, b1 - b);
+      std::memcpy(stage.bytes, src.data() + b * bb, n * bb);
+      fn(stage.bytes, dst.data() + b * be, static_cast<int64_t>(n * be));
+    }
   });
   return Status::Ok();
 }

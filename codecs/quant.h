@@ -34,6 +34,9 @@ struct BlockCodec {
   using QuantizeFn = void (*)(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                               const float* imatrix);
   // Dequantize n values (a multiple of the block size) from their blocks.
+  // Both functions access blocks through their structs: `dst` (quantize) and
+  // `src` (dequantize) must be aligned like the block struct (2 or 4 bytes, see
+  // formats/blocks_*.h). QuantizeRows / DequantizeRows take any address.
   using DequantizeFn = void (*)(const void* src, float* dst, int64_t n);
 
   QuantizeFn quantize_ref = nullptr;
@@ -65,7 +68,9 @@ Status QuantizeRows(DType t, std::span<const float> src, std::span<uint8_t> dst,
 
 // Dequantizes src (whole blocks) into dst (dst.size() elements, a multiple of the
 // block size, and src.size() must equal the matching number of bytes). Any bytes
-// are accepted (garbage in, defined floats out: no UB on arbitrary input).
+// at any address are accepted (garbage in, defined floats out: no UB on
+// arbitrary input; bytes at an address the block structs cannot be read from
+// are copied through an aligned buffer first).
 Status DequantizeRows(DType t, std::span<const uint8_t> src, std::span<float> dst,
                       Impl impl = Impl::kSimd, int threads = 1);
 
