@@ -276,6 +276,8 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
         tp.op = TensorOp::kCopy;
         tp.copy_scale = static_cast<long>(s.scale);
         tp.copy_scale_name = st.name;
+        tp.scale_kind = s.kind;
+        tp.grid = s.grid;
         tp.bytes_out = t.nbytes + st.nbytes;
         if (gguf_out) return MakeError(ErrorKind::kBadUsage, "'{}': FP8 cannot be stored in GGUF", t.name);
       } else if (IsFp8(*w)) {
@@ -463,6 +465,27 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
                      "{} tensor(s) are already quantized: {}. Requantizing loses quality; pass --allow-requantize "
                      "to do it anyway",
                      requant_refused.size(), list(requant_refused));
+  // A lone .safetensors file has no config.json to record an FP8 block size
+  // other than 128x128, and readers (bitsmith's own included) then assume
+  // 128x128: such an output could not be read back (convert fuzz finding: a
+  // copy of a 2x4-block checkpoint into out.safetensors failed verify).
+  if (p.out_kind == OutputKind::kSafetensorsFile) {
+    std::vector<std::string> odd;
+    bool created = false;  // --block applies to scales convert creates, not to copied ones
+    for (const TensorPlan& tp : p.tensors) {
+      Fp8Blocking b = Fp8Blocking::None();
+      if (tp.op == TensorOp::kQuantizeFp8) b = tp.out_block, created = true;
+      else if (tp.op == TensorOp::kCopy && tp.copy_scale >= 0 && tp.scale_kind == ScaleKind::kBlock)
+        b = fp8.layout.block;
+      if (!b.none() && !(b == Fp8Blocking{})) odd.push_back(fmt::format("{} ({}x{})", tp.name, b.rows, b.cols));
+    }
+    if (!odd.empty())
+      return MakeError(ErrorKind::kBadUsage,
+                       "{}: a single .safetensors file cannot record FP8 block scales other than 128x128 (readers "
+                       "take the block size from config.json's quantization_config.weight_block_size): {} tensor(s) "
+                       "would have them: {}. Convert into a directory (its config.json records the block size){}",
+                       options.output, odd.size(), list(odd), created ? ", or use --block 128x128" : "");
+  }
   // A conversion that would write no tensor at all (an empty checkpoint, or one
   // holding nothing but orphan scales, which are dropped) is refused: an output
   // without tensors is not a checkpoint (OpenCheckpoint and verify flag it).

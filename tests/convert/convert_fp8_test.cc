@@ -166,6 +166,46 @@ TEST_CASE("convert: FP8 -> F32 and F16, non-128 block size from config", "[conve
   }
 }
 
+// Found by the convert fuzz target: a lone .safetensors file has no config.json,
+// so FP8 block scales other than 128x128 written into one could not be read
+// back (verify failed on convert's own output). Refused, naming the tensors.
+TEST_CASE("convert: FP8 block scales other than 128x128 are refused for a single .safetensors output",
+          "[convert][fp8]") {
+  test::TempDir tmp;
+  const std::string L = "model.layers.0.";
+  Shards shards = {{"model.safetensors", {test::Fp8Tensor(L + "o_proj.weight", {100, 70}, 21),
+                                          test::ScaleTensor(L + "o_proj.weight_scale_inv", {2, 3}, 22)}}};
+  test::WriteCheckpoint(tmp / "in64", shards, test::DeepSeekConfig(64, 32));
+  ConvertOptions copy;  // no --to: a copy keeps the 64x32 scales
+  copy.input = (tmp / "in64").string();
+  copy.output = (tmp / "copy.safetensors").string();
+  auto r = Convert(copy);
+  REQUIRE(!r.ok());
+  CHECK(r.error().kind == ErrorKind::kBadUsage);
+  CHECK_THAT(r.error().message, Catch::Contains("o_proj.weight (64x32)") && Catch::Contains("into a directory") &&
+                                    !Catch::Contains("--block"));
+  CHECK(!fs::exists(tmp / "copy.safetensors"));
+  copy.output = (tmp / "copy").string();  // a directory records it in config.json
+  REQUIRE(Convert(copy).ok());
+  auto v = VerifyConversion({copy.input, copy.output, "", false, false, 1});
+  REQUIRE(v.ok());
+  CHECK(v->ok());
+
+  test::WriteCheckpoint(tmp / "f32", {{"model.safetensors", {test::FloatTensor(L + "q_proj.weight", {64, 64}, 3, "F32")}}},
+                        nlohmann::ordered_json{});
+  ConvertOptions q = ToType(tmp / "f32", tmp / "q.safetensors", DType::kE4M3FN);
+  q.block = {32, 32};
+  r = Convert(q);
+  REQUIRE(!r.ok());
+  CHECK_THAT(r.error().message, Catch::Contains("q_proj.weight (32x32)") && Catch::Contains("--block 128x128"));
+  CHECK(!fs::exists(tmp / "q.safetensors"));
+  q.block = {};  // 128x128: what a reader without config.json assumes
+  REQUIRE(Convert(q).ok());
+  v = VerifyConversion({q.input, q.output, "", false, false, 1});
+  REQUIRE(v.ok());
+  CHECK(v->ok());
+}
+
 TEST_CASE("convert: output bytes do not depend on the thread count", "[convert][fp8]") {
   test::TempDir tmp;
   test::WriteCheckpoint(tmp / "in", test::DeepSeekShards(), test::DeepSeekConfig());
