@@ -474,10 +474,12 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
     bool created = false;  // --block applies to scales convert creates, not to copied ones
     for (const TensorPlan& tp : p.tensors) {
       Fp8Blocking b = Fp8Blocking::None();
-      if (tp.op == TensorOp::kQuantizeFp8) b = tp.out_block, created = true;
+      if (tp.op == TensorOp::kQuantizeFp8) b = tp.out_block;
       else if (tp.op == TensorOp::kCopy && tp.copy_scale >= 0 && tp.scale_kind == ScaleKind::kBlock)
         b = fp8.layout.block;
-      if (!b.none() && !(b == Fp8Blocking{})) odd.push_back(fmt::format("{} ({}x{})", tp.name, b.rows, b.cols));
+      if (b.none() || b == Fp8Blocking{}) continue;
+      odd.push_back(fmt::format("{} ({}x{})", tp.name, b.rows, b.cols));
+      created |= tp.op == TensorOp::kQuantizeFp8;
     }
     if (!odd.empty())
       return MakeError(ErrorKind::kBadUsage,
