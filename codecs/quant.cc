@@ -111,14 +111,10 @@ Status QuantizeRows(DType t, std::span<const float> src, std::span<uint8_t> dst,
       }
       // Misaligned output: one row at a time through an aligned buffer (a row
       // larger than the buffer goes through a heap copy).
+      StageBuffer stage;
+      std::vector<uint64_t> heap(row_bytes > kStageBytes ? (row_bytes + 7) / 8 : 0);
+      uint8_t* tmp = heap.empty() ? stage.bytes : reinterpret_cast<uint8_t*>(heap.data());
       for (size_t k = r; k < re; ++k) {
-        std::vector<uint64_t> heap;
-        StageBuffer stage;
-        uint8_t* tmp = stage.bytes;
-        if (row_bytes > kStageBytes) {
-          heap.resize((row_bytes + 7) / 8);
-          tmp = reinterpret_cast<uint8_t*>(heap.data());
-        }
         fn(src.data() + k * npr, tmp, 1, n_per_row, w);
         std::memcpy(dst.data() + k * row_bytes, tmp, row_bytes);
       }

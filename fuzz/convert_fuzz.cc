@@ -232,7 +232,8 @@ void CheckResume(const ConversionPlan& plan, const RunControl& base, const std::
       if (!plan.files.empty()) WriteText(pd->TempPath(plan.files[0].name), "a killed run's temporary");
     }  // the lock is released, as by a killed run
   }
-  const auto before = Snapshot(out);
+  // What a refused resume must leave untouched (only a fuzzed manifest may be refused).
+  const auto before = fuzzed_manifest ? Snapshot(out) : std::map<std::string, std::string>{};
   RunControl ctl = base;
   ctl.resume = true;
   auto rep = RunConversion(plan, ctl);
