@@ -193,9 +193,9 @@ Result<OutputFile> OutputFile::CreateWithTemp(const std::string& path, const std
 }
 
 OutputFile::OutputFile(OutputFile&& o) noexcept
-    : path_(std::move(o.path_)), temp_(std::move(o.temp_)), fd_(o.fd_), sealed_(o.sealed_), committed_(o.committed_) {
+    : path_(std::move(o.path_)), temp_(std::move(o.temp_)), fd_(o.fd_), state_(o.state_) {
   o.fd_ = -1;
-  o.committed_ = true;  // the moved-from object owns nothing to clean up
+  o.state_ = State::kAborted;  // the moved-from object owns nothing to clean up
 }
 
 OutputFile& OutputFile::operator=(OutputFile&& o) noexcept {
@@ -204,10 +204,9 @@ OutputFile& OutputFile::operator=(OutputFile&& o) noexcept {
     path_ = std::move(o.path_);
     temp_ = std::move(o.temp_);
     fd_ = o.fd_;
-    sealed_ = o.sealed_;
-    committed_ = o.committed_;
+    state_ = o.state_;
     o.fd_ = -1;
-    o.committed_ = true;
+    o.state_ = State::kAborted;
   }
   return *this;
 }
@@ -257,8 +256,9 @@ Status OutputFile::SetSize(uint64_t size) {
 }
 
 Status OutputFile::Seal() {
-  if (committed_ || sealed_) return Status::Ok();
-  if (fd_ < 0) return MakeError(ErrorKind::kInternal, "{}: seal after abort", path_);
+  if (state_ == State::kSealed || state_ == State::kCommitted) return Status::Ok();
+  if (state_ == State::kAborted)
+    return MakeError(ErrorKind::kInternal, "{}: seal after the temporary was removed", path_);
   if (::fsync(fd_) != 0) {
     Error e = WriteError(errno, 0, 0);
     Abort();
@@ -271,13 +271,16 @@ Status OutputFile::Seal() {
     return e;
   }
   fd_ = -1;
-  sealed_ = true;
+  state_ = State::kSealed;
   return Status::Ok();
 }
 
 Status OutputFile::Commit() {
-  if (committed_) return Status::Ok();
-  if (fd_ < 0 && !sealed_) return MakeError(ErrorKind::kInternal, "{}: commit after abort", path_);
+  if (state_ == State::kCommitted) return Status::Ok();
+  // After Abort() or a failed Seal/Commit the temporary is gone: an error, so a
+  // caller that commits anyway cannot take a missing file for a written one.
+  if (state_ == State::kAborted)
+    return MakeError(ErrorKind::kInternal, "{}: commit after the temporary was removed", path_);
   BITSMITH_RETURN_IF_ERROR(Seal());
   if (std::rename(temp_.c_str(), path_.c_str()) != 0) {
     const int err = errno;
@@ -285,7 +288,7 @@ Status OutputFile::Commit() {
     return MakeError(ErrorKind::kIo, "{}: cannot rename the finished file into place: {}", path_,
                      ErrnoText(err));
   }
-  committed_ = true;
+  state_ = State::kCommitted;
   // Make the rename itself durable.
   std::string dir = std::filesystem::path(path_).parent_path().string();
   if (dir.empty()) dir = ".";
@@ -302,9 +305,9 @@ void OutputFile::Abort() {
     ::close(fd_);
     fd_ = -1;
   }
-  if (!committed_ && !temp_.empty()) {
-    ::unlink(temp_.c_str());
-    committed_ = true;  // nothing left to clean up
+  if (state_ == State::kOpen || state_ == State::kSealed) {
+    if (!temp_.empty()) ::unlink(temp_.c_str());
+    state_ = State::kAborted;
   }
 }
 

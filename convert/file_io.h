@@ -119,12 +119,12 @@ class OutputFile {
   // the destructor remove it. For outputs of several files that must appear
   // together or not at all (GGUF splits). After an error the temporary is removed.
   Status Seal();
-  // Closes and removes the temporary (idempotent).
+  // Closes and removes the temporary (idempotent). A later Seal() or Commit()
+  // is an error (kInternal), never a success that left nothing in place.
   void Abort();
 
   const std::string& path() const { return path_; }
   const std::string& temp_path() const { return temp_; }
-  bool committed() const { return committed_; }
 
  private:
   OutputFile(std::string path, std::string temp, int fd)
@@ -133,8 +133,13 @@ class OutputFile {
   std::string path_;
   std::string temp_;
   int fd_ = -1;
-  bool sealed_ = false;     // Seal() done: the temporary is complete, fd_ closed
-  bool committed_ = false;
+  enum class State : uint8_t {
+    kOpen,       // writing into the temporary through fd_
+    kSealed,     // Seal() done: the temporary is complete, fd_ closed
+    kCommitted,  // renamed into place
+    kAborted,    // the temporary removed (Abort(), a failed Seal/Commit, or moved from)
+  };
+  State state_ = State::kOpen;
 };
 
 // The layout of an output weight file, computed from headers alone before any

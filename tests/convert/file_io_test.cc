@@ -104,6 +104,56 @@ TEST_CASE("OutputFile: nothing appears until Commit, temporaries never stay", "[
   CHECK_THAT(bad.error().message, Catch::Contains("dir.bin"));
 }
 
+TEST_CASE("OutputFile: Seal keeps the temporary for a later Commit and nothing commits after Abort", "[convert][file_io]") {
+  test::TempDir tmp;
+  const std::vector<uint8_t> bytes = {1, 2, 3};
+  {
+    auto out = OutputFile::Create((tmp / "sealed.bin").string());
+    REQUIRE(out.ok());
+    REQUIRE(out->WriteAt(0, bytes).ok());
+    REQUIRE(out->Seal().ok());
+    REQUIRE(out->Seal().ok());  // idempotent
+    CHECK(fs::exists(out->temp_path()));
+    CHECK(!fs::exists(tmp / "sealed.bin"));
+    CHECK(!out->WriteAt(0, bytes).ok());  // sealed: closed for writing
+  }  // sealed but never committed: the temporary goes
+  CHECK(Listing(tmp.path()).empty());
+
+  auto out = OutputFile::Create((tmp / "a.bin").string());
+  REQUIRE(out.ok());
+  REQUIRE(out->WriteAt(0, bytes).ok());
+  REQUIRE(out->Seal().ok());
+  REQUIRE(out->Commit().ok());
+  REQUIRE(out->Commit().ok());  // idempotent
+  CHECK(test::ReadFile(tmp / "a.bin") == bytes);
+
+  for (const bool sealed : {false, true}) {
+    auto gone = OutputFile::Create((tmp / "b.bin").string());
+    REQUIRE(gone.ok());
+    REQUIRE(gone->WriteAt(0, bytes).ok());
+    if (sealed) REQUIRE(gone->Seal().ok());
+    gone->Abort();
+    gone->Abort();  // idempotent
+    CHECK(!fs::exists(gone->temp_path()));
+    const Status seal = gone->Seal();
+    const Status commit = gone->Commit();
+    REQUIRE(!seal.ok());
+    REQUIRE(!commit.ok());
+    CHECK(commit.error().kind == ErrorKind::kInternal);
+    CHECK_THAT(commit.error().message, Catch::Contains("b.bin"));
+    CHECK(!fs::exists(tmp / "b.bin"));
+  }
+
+  // A moved-from file owns nothing: committing it is an error, the new owner commits.
+  auto from = OutputFile::Create((tmp / "c.bin").string());
+  REQUIRE(from.ok());
+  OutputFile to = std::move(*from);
+  CHECK(!from->Commit().ok());
+  REQUIRE(to.WriteAt(0, bytes).ok());
+  REQUIRE(to.Commit().ok());
+  CHECK(Listing(tmp.path()) == std::vector<std::string>{"a.bin", "c.bin"});
+}
+
 TEST_CASE("OutputFile: threads write disjoint ranges", "[convert][file_io]") {
   test::TempDir tmp;
   const fs::path p = tmp / "par.bin";
