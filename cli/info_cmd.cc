@@ -142,7 +142,6 @@ class JsonWriter {
 void WriteJson(std::FILE* f, const Checkpoint& ck, const std::vector<ModelSize>& sizes, Fp8Blocking block,
                const std::map<std::string, DTypeRow>& by_dtype) {
   using nlohmann::json;
-  auto text = [](const std::string& s) { return Utf8OrPrintable(s); };
   JsonWriter w(f);
   // Top-level members: small ones as json values, the two that grow with the
   // tensor count (tensors, fallbacks) streamed. std::map keeps nlohmann's key order.
@@ -150,7 +149,7 @@ void WriteJson(std::FILE* f, const Checkpoint& ck, const std::vector<ModelSize>&
   auto small = [&](const std::string& key, json v) {
     members[key] = [&w, v = std::move(v)] { w.Value(v, 1); };
   };
-  small("path", text(ck.path));
+  small("path", Utf8OrPrintable(ck.path));
   small("format", ck.format == FileFormat::kGguf ? "gguf" : "safetensors");
   if (ck.format == FileFormat::kGguf) {
     small("gguf_version", ck.gguf[0].version);
@@ -158,18 +157,18 @@ void WriteJson(std::FILE* f, const Checkpoint& ck, const std::vector<ModelSize>&
   }
   json files = json::array();
   for (size_t i = 0; i < ck.files.size(); ++i)
-    files.push_back({{"path", text(ck.files[i])}, {"bytes", ck.file_sizes[i]}});
+    files.push_back({{"path", Utf8OrPrintable(ck.files[i])}, {"bytes", ck.file_sizes[i]}});
   small("files", std::move(files));
-  if (!ck.index_path.empty()) small("index", text(ck.index_path));
+  if (!ck.index_path.empty()) small("index", Utf8OrPrintable(ck.index_path));
   members["tensors"] = [&] {
     w.Container(false, ck.tensors.size(), 1, [](size_t) { return std::string(); }, [&](size_t i) {
       const TensorInfo& t = ck.tensors[i];
-      json jt = {{"name", text(t.name)},
+      json jt = {{"name", Utf8OrPrintable(t.name)},
                  {"dtype", t.dtype_name()},
                  {"shape", t.shape},
                  {"params", t.elements()},
                  {"bytes", t.nbytes},
-                 {"file", text(FileLabel(ck, t.file_index))},
+                 {"file", Utf8OrPrintable(FileLabel(ck, t.file_index))},
                  {"offset", t.offset}};
       if (t.ggml_type >= 0) jt["ggml_type"] = t.ggml_type;
       w.Value(jt, 2);
@@ -184,14 +183,14 @@ void WriteJson(std::FILE* f, const Checkpoint& ck, const std::vector<ModelSize>&
   small("by_dtype", std::move(dtypes));
   json metadata = json::object();
   if (ck.format == FileFormat::kGguf) {
-    for (const GgufKV& kv : ck.gguf[0].kv) metadata[text(kv.key)] = GgufValueJson(kv.value);
+    for (const GgufKV& kv : ck.gguf[0].kv) metadata[Utf8OrPrintable(kv.key)] = GgufValueJson(kv.value);
   } else {
     if (!ck.shards.empty())
-      for (const auto& [k, v] : ck.shards[0].metadata) metadata[text(k)] = text(v);
+      for (const auto& [k, v] : ck.shards[0].metadata) metadata[Utf8OrPrintable(k)] = Utf8OrPrintable(v);
     if (ck.index)
       for (const auto& [k, v] : ck.index->metadata) {
         json parsed = json::parse(v, nullptr, false);
-        metadata["index." + text(k)] = parsed.is_discarded() ? json(text(v)) : parsed;
+        metadata["index." + Utf8OrPrintable(k)] = parsed.is_discarded() ? json(Utf8OrPrintable(v)) : parsed;
       }
   }
   small("metadata", std::move(metadata));
@@ -212,7 +211,7 @@ void WriteJson(std::FILE* f, const Checkpoint& ck, const std::vector<ModelSize>&
       w.Container(false, listed.size(), 2, [](size_t) { return std::string(); }, [&](size_t i) {
         static constexpr const char* kKinds[] = {"wanted", "kept_rank", "kept_type", "fallback", "dropped"};
         const TensorSize& ts = m.tensors[listed[i]];
-        w.Value({{"name", text(ck.tensors[ts.index].name)},
+        w.Value({{"name", Utf8OrPrintable(ck.tensors[ts.index].name)},
                  {"to", ts.dropped ? "dropped" : std::string(GetDType(ts.type.used).name)},
                  {"kind", kKinds[static_cast<int>(ts.type.choice)]},
                  {"bytes", ts.bytes},
@@ -222,7 +221,7 @@ void WriteJson(std::FILE* f, const Checkpoint& ck, const std::vector<ModelSize>&
     });
   };
   json extra = json::array();
-  for (const std::string& x : ck.extra_files) extra.push_back(text(x));
+  for (const std::string& x : ck.extra_files) extra.push_back(Utf8OrPrintable(x));
   small("extra_files", std::move(extra));
   small("warnings", ck.warnings);
 

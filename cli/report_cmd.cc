@@ -59,8 +59,6 @@ std::string RelCell(double r) {
   return fmt::format("{:.2e}", r);
 }
 
-std::string TypeCell(DType t) { return std::string(GetDType(t).name); }
-
 // The tensor's worst relative error over the candidates (ranking key).
 double WorstRel(const ReportTensor& t) {
   double w = 0;
