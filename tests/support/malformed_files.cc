@@ -8,6 +8,10 @@
 
 #include <fmt/format.h>
 
+#include "codecs/element.h"
+#include "codecs/quant.h"
+#include "formats/dtype.h"
+
 namespace bitsmith::test {
 
 // ---------------------------------------------------------------------------
@@ -537,6 +541,51 @@ std::vector<uint8_t> F32Data(size_t n, float scale) {
   for (size_t i = 0; i < n; ++i) PutF32(v, scale * static_cast<float>(static_cast<int>(i % 17) - 8));
   return v;
 }
+// rows x cols values of type `t`, little-endian, small and finite: element
+// formats from f32 by the scalar oracle, integers and f64 directly, block types
+// by bitsmith's quantizer (an imatrix of ones where the type requires one).
+std::vector<uint8_t> TypedData(DType t, size_t rows, size_t cols) {
+  const DTypeInfo& d = GetDType(t);
+  const size_t n = rows * cols;
+  std::vector<float> f(n);
+  for (size_t i = 0; i < n; ++i)
+    f[i] = 0.01f * static_cast<float>(static_cast<int>(i % 17) - 8) + 0.001f * static_cast<float>(i % 5);
+  std::vector<uint8_t> out;
+  if (d.is_block()) {
+    out.resize(rows * RowBytes(t, cols).value_or(0));
+    const std::vector<float> ones(cols, 1.0f);
+    if (QuantizeRows(t, f, out, static_cast<int64_t>(cols), d.requires_imatrix ? ones.data() : nullptr,
+                     Impl::kReference)
+            .ok())
+      return out;
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(i * 37 + 11);  // no quantizer
+    return out;
+  }
+  const bool is_signed = t == DType::kI8 || t == DType::kI4 || t == DType::kI16 || t == DType::kI32 ||
+                         t == DType::kI64;
+  auto put = [&](uint64_t v, int bytes) {
+    for (int b = 0; b < bytes; ++b) out.push_back(static_cast<uint8_t>(v >> (8 * b)));
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t k = is_signed ? static_cast<int64_t>(i % 7) - 3 : static_cast<int64_t>(i % 7);
+    if (d.element) {
+      float v = d.kind == DTypeKind::kInt ? static_cast<float>(k) : f[i];
+      if (*d.element == ElementFormatId::kE8M0FNU) v = std::ldexp(1.0f, static_cast<int>(i % 5) - 2);
+      put(EncodeF32Ref(*d.element, v), static_cast<int>(ElementBytes(*d.element)));
+    } else if (t == DType::kF64) {
+      const double x = f[i];
+      uint64_t bits;
+      std::memcpy(&bits, &x, 8);
+      put(bits, 8);
+    } else if (t == DType::kBool) {
+      put(i & 1, 1);
+    } else {
+      put(static_cast<uint64_t>(k), d.block_bytes);
+    }
+  }
+  return out;
+}
+
 std::vector<uint8_t> Bf16Data(size_t n) {
   std::vector<uint8_t> v;
   for (size_t i = 0; i < n; ++i) {  // bf16 of (i % 9 - 4) / 16: exact small values
@@ -734,6 +783,57 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
       out.emplace_back("sharded_fp8_to_bf16_dir", sharded({1, 0x40, 1 | (2 << 2) | 0x80}));
       out.emplace_back("sharded_fp8_to_q8_0", sharded({5, 0x42, 1 | (2 << 2) | 0x80}));
       out.emplace_back("sharded_fp8_copy_resume", sharded({0, 0x40, 1 | (2 << 2) | 0x80 | 0x40, 0x41, 0x13}));
+    }
+    // Type sweeps, so that every reader and codec path is a seed rather than a
+    // combination the fuzzer must stumble on: a GGUF input of every ggml type
+    // bitsmith reads, dequantized to bf16 and requantized to q4_k; a safetensors
+    // input of every safetensors dtype (unsupported ones included) to every
+    // target, and the two FP8 dtypes with 128x128 block scales to every target.
+    {
+      int k = 0;
+      for (const DTypeInfo& d : kDTypes) {
+        if (d.ggml_type < 0) continue;
+        const auto data = TypedData(d.id, 1, 256);
+        GgufBytes b;
+        b.Header(1, 1).KvStr("general.architecture", "llama");
+        b.Tensor("blk.0.ffn_up.weight", {256, 1}, static_cast<uint32_t>(d.ggml_type), 0).PadTo(32);
+        b.bytes.insert(b.bytes.end(), data.begin(), data.end());
+        const std::string name(d.name);
+        out.emplace_back("sweep_gguf_" + name + "_to_bf16", Prefixed({1, static_cast<uint8_t>(k++ % 2), 0x10}, b.bytes));
+        out.emplace_back("sweep_gguf_" + name + "_to_q4_k", Prefixed({7, 0x02, 0x30}, b.bytes));
+      }
+      static const char* const kTargetNames[12] = {"copy", "bf16",   "f16",  "f32",    "e4m3fn", "q8_0",
+                                                   "q4_0", "q4_k",   "q6_k", "iq4_nl", "q5_1",   "e5m2"};
+      static const std::pair<const char*, int> kStDTypes[] = {
+          {"BOOL", 8},  {"F4", 4},   {"F6_E2M3", 6}, {"F6_E3M2", 6}, {"U8", 8},   {"I8", 8},  {"F8_E5M2", 8},
+          {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"I16", 16}, {"U16", 16},  {"F16", 16},   {"BF16", 16}, {"I32", 32},
+          {"U32", 32}, {"F32", 32}, {"C64", 64},    {"F64", 64},    {"I64", 64},  {"U64", 64}};
+      const std::string w = "model.layers.0.mlp.up_proj.weight";
+      int j = 0;
+      for (const auto& [st, bits] : kStDTypes) {
+        std::vector<uint8_t> data(256 * static_cast<size_t>(bits) / 8);
+        for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 37 + 11);
+        for (const DTypeInfo& d : kDTypes)
+          if (d.safetensors == st) data = TypedData(d.id, 1, 256);
+        const std::string head = fmt::format(R"({{"{}":{{"dtype":"{}","shape":[1,256],"data_offsets":[0,{}]}})", w,
+                                             st, data.size());
+        const bool fp8 = std::string(st) == "F8_E4M3" || std::string(st) == "F8_E5M2";
+        std::vector<uint8_t> scales;
+        PutF32(scales, 1.0f / 256), PutF32(scales, 1.0f / 64);
+        const auto plain = StBytes(head + "}", data);
+        const auto scaled = StBytes(head + fmt::format(R"(,"{}_scale_inv":{{"dtype":"F32","shape":[1,2],"data_offsets":[{},{}]}}}})",
+                                                       w, data.size(), data.size() + 8),
+                                    Cat({data, scales}));
+        for (uint8_t to = 0; to < 12; ++to) {
+          const uint8_t kind = static_cast<uint8_t>((j + to) % 3);  // directory, .safetensors, .gguf
+          const std::string name = std::string("sweep_st_") + st + "_to_" + kTargetNames[to];
+          // Unscaled FP8: --unscaled cast (byte 1 bits 3-4 = 2), else it is refused.
+          out.emplace_back(name, Prefixed({to, static_cast<uint8_t>(kind | (fp8 ? 0x10 : 0)), 0}, plain));
+          // With block scales: a DeepSeek config.json (byte 1 bit 6) with 128x128 blocks (byte 2).
+          if (fp8) out.emplace_back(name + "_scaled", Prefixed({to, static_cast<uint8_t>(0x40 | kind), 0x0F}, scaled));
+        }
+        ++j;
+      }
     }
   } else if (target == "ggml_diff") {
     // byte 0 type index, 1 blocks-1, 2 rows-1, 3 flags (imatrix bit, value mode),
