@@ -167,6 +167,13 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
 
   // 1. Options that cannot work whatever the tensors.
   auto check_target = [&](DType t, std::string_view where) -> Status {
+    // OCP MX and NVFP4 blocks have no ggml type and no safetensors dtype: no
+    // weight file bitsmith writes can hold them (report --types measures MX).
+    if (IsBlock(t) && GetDType(t).ggml_type < 0)
+      return MakeError(ErrorKind::kBadUsage,
+                       "{}: {} is not a conversion target: neither GGUF (ggml has no type for it) nor "
+                       "safetensors stores it",
+                       where, TypeName(t));
     if (gguf_out && (IsFp8(t) || (!IsWideFloat(t) && !IsBlock(t))))
       return MakeError(ErrorKind::kBadUsage, "{}: {} cannot be stored in a GGUF file (use f32, f16, bf16 or a "
                        "block type such as q4_k)", where, TypeName(t));

@@ -164,6 +164,17 @@ TEST_CASE("convert: safetensors -> GGUF --to q4_k: bytes of QuantizeRows, 1-D f3
   CHECK(!fs::exists(tmp / "strict.gguf"));
   // A block type into a safetensors output is refused.
   CHECK(!BuildConversionPlan(Opts(tmp / "in.safetensors", tmp / "o.safetensors", DType::kQ4_K)).ok());
+  // MX / NVFP4 blocks fit neither output: one message whatever OUT is (not "must be
+  // a .gguf file" for a directory and "cannot be stored in GGUF" for a .gguf).
+  for (const DType mx : {DType::kMXFP8_E4M3, DType::kMXFP4_OCP, DType::kNVFP4})
+    for (const char* out : {"mx.gguf", "mx.safetensors", "mxdir"}) {
+      INFO(GetDType(mx).name << " -> " << out);
+      auto e = BuildConversionPlan(Opts(tmp / "in.safetensors", tmp / out, mx));
+      REQUIRE(!e.ok());
+      CHECK(e.error().kind == ErrorKind::kBadUsage);
+      CHECK_THAT(e.error().message, Catch::Contains("is not a conversion target") && Catch::Contains("GGUF"));
+      CHECK(!fs::exists(tmp / out));
+    }
 }
 
 TEST_CASE("convert: --tensor-type (first match wins) and --recipe give the same file", "[convert][gguf]") {
