@@ -789,14 +789,16 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
     // bitsmith reads, dequantized to bf16 and requantized to q4_k; a safetensors
     // input of every safetensors dtype (unsupported ones included) to every
     // target, and the two FP8 dtypes with 128x128 block scales to every target.
+    // Weights have 2 rows: a [1, n] tensor is 1-D to ggml (ggml_n_dims) and
+    // llama.cpp, kept like a norm and never quantized.
     {
       int k = 0;
       for (const DTypeInfo& d : kDTypes) {
         if (d.ggml_type < 0) continue;
-        const auto data = TypedData(d.id, 1, 256);
+        const auto data = TypedData(d.id, 2, 256);
         GgufBytes b;
         b.Header(1, 1).KvStr("general.architecture", "llama");
-        b.Tensor("blk.0.ffn_up.weight", {256, 1}, static_cast<uint32_t>(d.ggml_type), 0).PadTo(32);
+        b.Tensor("blk.0.ffn_up.weight", {256, 2}, static_cast<uint32_t>(d.ggml_type), 0).PadTo(32);
         b.bytes.insert(b.bytes.end(), data.begin(), data.end());
         const std::string name(d.name);
         out.emplace_back("sweep_gguf_" + name + "_to_bf16", Prefixed({1, static_cast<uint8_t>(k++ % 2), 0x10}, b.bytes));
@@ -811,11 +813,11 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
       const std::string w = "model.layers.0.mlp.up_proj.weight";
       int j = 0;
       for (const auto& [st, bits] : kStDTypes) {
-        std::vector<uint8_t> data(256 * static_cast<size_t>(bits) / 8);
+        std::vector<uint8_t> data(2 * 256 * static_cast<size_t>(bits) / 8);
         for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 37 + 11);
         for (const DTypeInfo& d : kDTypes)
-          if (d.safetensors == st) data = TypedData(d.id, 1, 256);
-        const std::string head = fmt::format(R"({{"{}":{{"dtype":"{}","shape":[1,256],"data_offsets":[0,{}]}})", w,
+          if (d.safetensors == st) data = TypedData(d.id, 2, 256);
+        const std::string head = fmt::format(R"({{"{}":{{"dtype":"{}","shape":[2,256],"data_offsets":[0,{}]}})", w,
                                              st, data.size());
         const bool fp8 = std::string(st) == "F8_E4M3" || std::string(st) == "F8_E5M2";
         std::vector<uint8_t> scales;
@@ -833,6 +835,30 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
           if (fp8) out.emplace_back(name + "_scaled", Prefixed({to, static_cast<uint8_t>(0x40 | kind), 0x0F}, scaled));
         }
         ++j;
+      }
+    }
+    // And every type as a recipe's target (X bit 4; an imatrix, X bit 5, for the
+    // types that require one), into a GGUF file and into a safetensors directory.
+    {
+      const auto st = StBytes(R"({"model.layers.0.mlp.down_proj.weight":{"dtype":"F32","shape":[2,256],"data_offsets":[0,2048]}})",
+                              F32Data(512, 0.01f));
+      std::vector<float> im(256);
+      for (int i = 0; i < 256; ++i) im[i] = 0.25f + static_cast<float>(i % 5);
+      const auto imatrix = LegacyImatrix({{"model.layers.0.mlp.down_proj.weight", 4, im}}, true);
+      for (const DTypeInfo& d : kDTypes) {
+        const std::string recipe = "down_proj=" + std::string(d.name) + "\n";
+        for (const uint8_t kind : {uint8_t{2}, uint8_t{0}}) {
+          std::vector<uint8_t> b = {static_cast<uint8_t>(kind == 2 ? 7 : 1), kind, 0x40,  // --to q4_k / bf16
+                                    static_cast<uint8_t>(0x10 | (d.requires_imatrix ? 0x20 : 0)),
+                                    static_cast<uint8_t>(recipe.size())};
+          b.insert(b.end(), recipe.begin(), recipe.end());
+          if (d.requires_imatrix) {
+            b.push_back(static_cast<uint8_t>(imatrix.size() & 0xFF)), b.push_back(static_cast<uint8_t>(imatrix.size() >> 8));
+            b.insert(b.end(), imatrix.begin(), imatrix.end());
+          }
+          b.insert(b.end(), st.begin(), st.end());
+          out.emplace_back("sweep_recipe_" + std::string(d.name) + (kind == 2 ? "_gguf" : "_dir"), b);
+        }
       }
     }
   } else if (target == "ggml_diff") {
