@@ -786,12 +786,15 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
     }
     // Type sweeps, so that every reader and codec path is a seed rather than a
     // combination the fuzzer must stumble on: a GGUF input of every ggml type
-    // bitsmith reads, dequantized to bf16 and requantized to q4_k; a safetensors
+    // bitsmith reads to every target (requantizing allowed); a safetensors
     // input of every safetensors dtype (unsupported ones included) to every
-    // target, and the two FP8 dtypes with 128x128 block scales to every target.
+    // target, and the two FP8 dtypes with 128x128 block scales to every target
+    // (directly and --fp8-via f32).
     // Weights have 2 rows: a [1, n] tensor is 1-D to ggml (ggml_n_dims) and
     // llama.cpp, kept like a norm and never quantized.
     {
+      static const char* const kTargetNames[12] = {"copy", "bf16",   "f16",  "f32",    "e4m3fn", "q8_0",
+                                                   "q4_0", "q4_k",   "q6_k", "iq4_nl", "q5_1",   "e5m2"};
       int k = 0;
       for (const DTypeInfo& d : kDTypes) {
         if (d.ggml_type < 0) continue;
@@ -800,12 +803,11 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
         b.Header(1, 1).KvStr("general.architecture", "llama");
         b.Tensor("blk.0.ffn_up.weight", {256, 2}, static_cast<uint32_t>(d.ggml_type), 0).PadTo(32);
         b.bytes.insert(b.bytes.end(), data.begin(), data.end());
-        const std::string name(d.name);
-        out.emplace_back("sweep_gguf_" + name + "_to_bf16", Prefixed({1, static_cast<uint8_t>(k++ % 2), 0x10}, b.bytes));
-        out.emplace_back("sweep_gguf_" + name + "_to_q4_k", Prefixed({7, 0x02, 0x30}, b.bytes));
+        // Every target, --allow-requantize (byte 2 bit 5), the output kind in turn.
+        for (uint8_t to = 0; to < 12; ++to)
+          out.emplace_back("sweep_gguf_" + std::string(d.name) + "_to_" + kTargetNames[to],
+                           Prefixed({to, static_cast<uint8_t>(k++ % 3), 0x30}, b.bytes));
       }
-      static const char* const kTargetNames[12] = {"copy", "bf16",   "f16",  "f32",    "e4m3fn", "q8_0",
-                                                   "q4_0", "q4_k",   "q6_k", "iq4_nl", "q5_1",   "e5m2"};
       static const std::pair<const char*, int> kStDTypes[] = {
           {"BOOL", 8},  {"F4", 4},   {"F6_E2M3", 6}, {"F6_E3M2", 6}, {"U8", 8},   {"I8", 8},  {"F8_E5M2", 8},
           {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"I16", 16}, {"U16", 16},  {"F16", 16},   {"BF16", 16}, {"I32", 32},
@@ -832,7 +834,11 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
           // Unscaled FP8: --unscaled cast (byte 1 bits 3-4 = 2), else it is refused.
           out.emplace_back(name, Prefixed({to, static_cast<uint8_t>(kind | (fp8 ? 0x10 : 0)), 0}, plain));
           // With block scales: a DeepSeek config.json (byte 1 bit 6) with 128x128 blocks (byte 2).
-          if (fp8) out.emplace_back(name + "_scaled", Prefixed({to, static_cast<uint8_t>(0x40 | kind), 0x0F}, scaled));
+          if (fp8) {
+            out.emplace_back(name + "_scaled", Prefixed({to, static_cast<uint8_t>(0x40 | kind), 0x0F}, scaled));
+            // --fp8-via f32 (byte 1 bit 7).
+            out.emplace_back(name + "_scaled_via_f32", Prefixed({to, static_cast<uint8_t>(0xC0 | kind), 0x0F}, scaled));
+          }
         }
         ++j;
       }
