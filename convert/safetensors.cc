@@ -674,14 +674,13 @@ Result<PlannedFile> PlanSafetensors(
   return plan;
 }
 
-std::vector<std::pair<size_t, size_t>> GroupIntoShards(std::span<const SafetensorsTensorSpec> tensors,
+std::vector<std::pair<size_t, size_t>> GroupIntoShards(std::span<const uint64_t> unit_bytes,
                                                        uint64_t max_shard_bytes) {
   std::vector<std::pair<size_t, size_t>> groups;
   size_t begin = 0;
   uint64_t cur = 0;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    auto b = SafetensorsTensorBytes(tensors[i].dtype, tensors[i].shape, tensors[i].name);
-    const uint64_t nbytes = b.ok() ? *b : 0;  // invalid specs fail later, in PlanSafetensors
+  for (size_t i = 0; i < unit_bytes.size(); ++i) {
+    const uint64_t nbytes = unit_bytes[i];
     if (i > begin && (cur + nbytes > max_shard_bytes || cur + nbytes < cur)) {
       groups.emplace_back(begin, i);
       begin = i;
@@ -689,7 +688,7 @@ std::vector<std::pair<size_t, size_t>> GroupIntoShards(std::span<const Safetenso
     }
     cur += nbytes;
   }
-  if (begin < tensors.size() || groups.empty()) groups.emplace_back(begin, tensors.size());
+  if (begin < unit_bytes.size() || groups.empty()) groups.emplace_back(begin, unit_bytes.size());
   return groups;
 }
 
@@ -794,7 +793,13 @@ Result<SafetensorsShardPlan> PlanSafetensorsSharded(
     const std::string& out_dir, std::span<const SafetensorsTensorSpec> tensors,
     const std::optional<std::vector<std::pair<std::string, std::string>>>& metadata,
     uint64_t max_shard_bytes, std::string_view stem) {
-  const auto ranges = GroupIntoShards(tensors, max_shard_bytes == 0 ? UINT64_MAX : max_shard_bytes);
+  std::vector<uint64_t> bytes;
+  bytes.reserve(tensors.size());
+  for (const SafetensorsTensorSpec& t : tensors) {
+    auto b = SafetensorsTensorBytes(t.dtype, t.shape, t.name);
+    bytes.push_back(b.ok() ? *b : 0);  // invalid specs fail later, in PlanSafetensorsShards
+  }
+  const auto ranges = GroupIntoShards(bytes, max_shard_bytes == 0 ? UINT64_MAX : max_shard_bytes);
   std::vector<std::pair<std::string, std::vector<SafetensorsTensorSpec>>> groups;
   for (size_t i = 0; i < ranges.size(); ++i) {
     const std::string name = ranges.size() == 1 ? std::string(stem) + ".safetensors"

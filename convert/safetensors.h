@@ -107,12 +107,13 @@ Result<PlannedFile> PlanSafetensors(
     const std::string& path, std::span<const SafetensorsTensorSpec> tensors,
     const std::optional<std::vector<std::pair<std::string, std::string>>>& metadata);
 
-// Groups tensors into shards of at most `max_shard_bytes` of tensor data, in
+// Groups units (tensors, or a weight with its scale: what must share a shard)
+// of `unit_bytes` bytes each into shards of at most `max_shard_bytes`, in
 // order, the way transformers' split_torch_state_dict_into_shards does: a new
-// shard starts when the next tensor would overflow the current one; a tensor
+// shard starts when the next unit would overflow the current one; a unit
 // larger than the limit gets a shard of its own. Returns index ranges
-// [begin, end) into `tensors`.
-std::vector<std::pair<size_t, size_t>> GroupIntoShards(std::span<const SafetensorsTensorSpec> tensors,
+// [begin, end) into `unit_bytes` (one empty range for no units).
+std::vector<std::pair<size_t, size_t>> GroupIntoShards(std::span<const uint64_t> unit_bytes,
                                                        uint64_t max_shard_bytes);
 // "model-00001-of-00003.safetensors" (1-based index).
 std::string ShardFileName(std::string_view stem, size_t index, size_t count);

@@ -622,25 +622,19 @@ Result<ConversionPlan> BuildConversionPlan(const ConvertOptions& options) {
         for (size_t f = 0; f < ck.files.size(); ++f) groups[f].first = fs::path(ck.files[f]).filename().string();
         for (size_t k = 0; k < st.size(); ++k) groups[file_of[k]].second.push_back(std::move(st[k]));
       } else {
-        // transformers' rule (split_torch_state_dict_into_shards), with a
-        // weight and its scale as one unit so that they share a shard.
+        // transformers' rule (GroupIntoShards), with a weight and its scale as
+        // one unit so that they share a shard.
         const uint64_t max = options.max_shard_size ? options.max_shard_size : kSafetensorsDefaultShardSize;
-        std::vector<std::pair<size_t, size_t>> ranges;
-        uint64_t cur = 0;
-        size_t begin = 0;
-        for (size_t k = 0; k < specs.size();) {
-          size_t end = k + 1;
-          while (end < specs.size() && specs[end].plan == specs[k].plan) ++end;
-          const uint64_t bytes = p.tensors[specs[k].plan].bytes_out;
-          if (k > begin && cur + bytes > max) {
-            ranges.emplace_back(begin, k);
-            begin = k;
-            cur = 0;
+        std::vector<size_t> unit_begin;  // the first spec of each unit
+        std::vector<uint64_t> unit_bytes;
+        for (size_t k = 0; k < specs.size(); ++k)
+          if (k == 0 || specs[k].plan != specs[k - 1].plan) {
+            unit_begin.push_back(k);
+            unit_bytes.push_back(p.tensors[specs[k].plan].bytes_out);
           }
-          cur += bytes;
-          k = end;
-        }
-        ranges.emplace_back(begin, specs.size());
+        unit_begin.push_back(specs.size());
+        std::vector<std::pair<size_t, size_t>> ranges = GroupIntoShards(unit_bytes, max);
+        for (auto& [b, e] : ranges) b = unit_begin[b], e = unit_begin[e];  // units -> specs
         for (size_t g = 0; g < ranges.size(); ++g)
           groups.emplace_back(ranges.size() == 1 ? "model.safetensors" : ShardFileName("model", g + 1, ranges.size()),
                               std::vector<SafetensorsTensorSpec>(

@@ -265,14 +265,16 @@ TEST_CASE("the reader accepts what Hugging Face accepts", "[convert][safetensors
 
 TEST_CASE("GroupIntoShards follows transformers' rule", "[convert][safetensors][shards]") {
   // 60, 60, 200, 10 bytes with a 100-byte limit: a new shard whenever the next
-  // tensor would overflow; the 200-byte tensor alone.
-  std::vector<SafetensorsTensorSpec> specs = {
-      {"a", "U8", {60}}, {"b", "U8", {60}}, {"c", "U8", {200}}, {"d", "U8", {10}}};
+  // unit would overflow; the 200-byte unit alone.
+  const std::vector<uint64_t> bytes = {60, 60, 200, 10};
   using G = std::vector<std::pair<size_t, size_t>>;
-  CHECK(GroupIntoShards(specs, 100) == G{{0, 1}, {1, 2}, {2, 3}, {3, 4}});
-  CHECK(GroupIntoShards(specs, 120) == G{{0, 2}, {2, 3}, {3, 4}});
-  CHECK(GroupIntoShards(specs, 1000) == G{{0, 4}});
+  CHECK(GroupIntoShards(bytes, 100) == G{{0, 1}, {1, 2}, {2, 3}, {3, 4}});
+  CHECK(GroupIntoShards(bytes, 120) == G{{0, 2}, {2, 3}, {3, 4}});
+  CHECK(GroupIntoShards(bytes, 1000) == G{{0, 4}});
   CHECK(GroupIntoShards({}, 1000) == G{{0, 0}});
+  // A sum past 2^64 starts a new shard (never wraps into "fits").
+  const std::vector<uint64_t> huge = {UINT64_MAX - 5, 10, 1};
+  CHECK(GroupIntoShards(huge, UINT64_MAX) == G{{0, 1}, {1, 3}});
   CHECK(ShardFileName("model", 2, 163) == "model-00002-of-00163.safetensors");
 }
 
