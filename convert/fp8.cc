@@ -246,12 +246,6 @@ Result<std::vector<float>> LoadScales(const ByteSource& src, const TensorInfo& s
   return out;
 }
 
-bool IsNonFiniteFp8Code(DType fmt, uint8_t code) {
-  if (fmt == DType::kE4M3FN) return (code & 0x7F) == 0x7F;           // 0b0'1111'111 = NaN
-  if (fmt == DType::kE5M2) return (code & 0x7C) == 0x7C;             // exponent 0b11111: inf / NaN
-  return false;
-}
-
 size_t FindNonFiniteFp8(DType fmt, const uint8_t* p, size_t n) {
   // A branch-free OR over 64-byte blocks (vectorised by the compiler), then the
   // exact position only when something was found.

@@ -132,10 +132,9 @@ std::vector<uint64_t> BlockScaleShape(const std::vector<uint64_t>& weight_shape,
 Result<std::vector<float>> LoadScales(const ByteSource& src, const TensorInfo& scale,
                                       std::string_view weight_name, bool allow_nonfinite);
 
-// True for the NaN codes of an FP8 format (e4m3fn: 0x7F/0xFF; e5m2: the
-// non-finite codes 0x7C-0x7F/0xFC-0xFF, inf included: a weight is finite).
-bool IsNonFiniteFp8Code(DType fmt, uint8_t code);
-// Index of the first non-finite code in [p, p + n), or n.
+// Index of the first non-finite code in [p, p + n), or n: e4m3fn's NaN codes
+// 0x7F/0xFF; e5m2's non-finite codes 0x7C-0x7F/0xFC-0xFF (inf included: a
+// weight is finite).
 size_t FindNonFiniteFp8(DType fmt, const uint8_t* p, size_t n);
 
 // ---------------------------------------------------------------------------

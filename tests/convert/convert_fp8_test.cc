@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -88,6 +89,24 @@ void CheckDequantized(const Shards& shards, const Checkpoint& out, const std::st
       ++checked;
     }
   CHECK(checked == rows * cols);
+}
+
+TEST_CASE("FindNonFiniteFp8: the first code the element codec decodes to NaN or inf", "[convert][fp8]") {
+  // The oracle is the scalar element codec (checked against ml_dtypes' tables):
+  // every code of both formats, at every position of a 150-byte buffer of finite
+  // codes (both sides of the 64-byte block boundary and the scalar tail).
+  for (const DType fmt : {DType::kE4M3FN, DType::kE5M2}) {
+    const ElementFormatId ef = *GetDType(fmt).element;
+    for (int code = 0; code < 256; ++code) {
+      const bool finite = std::isfinite(DecodeToF32Ref(ef, static_cast<uint32_t>(code)));
+      for (const size_t pos : {size_t{0}, size_t{1}, size_t{63}, size_t{64}, size_t{127}, size_t{128}, size_t{149}}) {
+        std::vector<uint8_t> buf(150, 0x38);  // 1.0 in e4m3fn, 0.5 in e5m2: finite
+        buf[pos] = static_cast<uint8_t>(code);
+        INFO(GetDType(fmt).name << " code 0x" << std::hex << code << std::dec << " at " << pos);
+        CHECK(FindNonFiniteFp8(fmt, buf.data(), buf.size()) == (finite ? buf.size() : pos));
+      }
+    }
+  }
 }
 
 TEST_CASE("convert: DeepSeek FP8 -> BF16, every element, index and config rules", "[convert][fp8]") {
