@@ -853,17 +853,22 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
       const auto imatrix = LegacyImatrix({{"model.layers.0.mlp.down_proj.weight", 4, im}}, true);
       for (const DTypeInfo& d : kDTypes) {
         const std::string recipe = "down_proj=" + std::string(d.name) + "\n";
-        for (const uint8_t kind : {uint8_t{2}, uint8_t{0}}) {
+        // GGUF output, directory output, and (block types that do not need one)
+        // GGUF output with an imatrix: the imatrix-weighted quantizers.
+        for (const int variant : {0, 1, 2}) {
+          if (variant == 2 && (!d.is_block() || d.requires_imatrix)) continue;
+          const uint8_t kind = variant == 1 ? 0 : 2;
+          const bool with_imatrix = d.requires_imatrix || variant == 2;
           std::vector<uint8_t> b = {static_cast<uint8_t>(kind == 2 ? 7 : 1), kind, 0x40,  // --to q4_k / bf16
-                                    static_cast<uint8_t>(0x10 | (d.requires_imatrix ? 0x20 : 0)),
+                                    static_cast<uint8_t>(0x10 | (with_imatrix ? 0x20 : 0)),
                                     static_cast<uint8_t>(recipe.size())};
           b.insert(b.end(), recipe.begin(), recipe.end());
-          if (d.requires_imatrix) {
+          if (with_imatrix) {
             b.push_back(static_cast<uint8_t>(imatrix.size() & 0xFF)), b.push_back(static_cast<uint8_t>(imatrix.size() >> 8));
             b.insert(b.end(), imatrix.begin(), imatrix.end());
           }
           b.insert(b.end(), st.begin(), st.end());
-          out.emplace_back("sweep_recipe_" + std::string(d.name) + (kind == 2 ? "_gguf" : "_dir"), b);
+          out.emplace_back("sweep_recipe_" + std::string(d.name) + (variant == 0 ? "_gguf" : variant == 1 ? "_dir" : "_imatrix_gguf"), b);
         }
       }
     }
