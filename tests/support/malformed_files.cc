@@ -430,6 +430,15 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> ValidSeeds(const std::
                                                   off + 4));
     out.emplace_back("valid_empty_tensor", StBytes(R"({"e":{"dtype":"F32","shape":[0,5],"data_offsets":[0,0]}})", 0));
     out.emplace_back("index_valid", Bytes(R"({"metadata":{"total_size":16},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}})"));
+    // As transformers writes it (indent 2, newlines), metadata of several keys and
+    // value types; weight_map before metadata; an empty weight_map; escapes and
+    // non-plain values (IndexSax's slow path).
+    out.emplace_back("index_pretty", Bytes("{\n  \"metadata\": {\n    \"total_size\": 1234,\n    \"format\": \"pt\"\n  },\n"
+                                           "  \"weight_map\": {\n    \"model.embed_tokens.weight\": \"model-00001-of-00002.safetensors\",\n"
+                                           "    \"lm_head.weight\": \"model-00002-of-00002.safetensors\"\n  }\n}\n"));
+    out.emplace_back("index_map_first", Bytes(R"({"weight_map":{"x.weight":"model.safetensors"},"metadata":{"total_size":2,"mergekit_version":"0.1.2"}})"));
+    out.emplace_back("index_empty_map", Bytes(R"({"metadata":{},"weight_map":{}})"));
+    out.emplace_back("index_slow_path", Bytes(R"({"metadata":{"total_size":1.5e3,"nested":{"a":[1,true,null]},"esc":"a"bé"},"weight_map":{"w.0":"s.safetensors","v":"s.safetensors"}})"));
   } else {
     out.emplace_back("valid_two_tensors", ValidGguf().bytes);
     GgufBytes b;
