@@ -98,8 +98,9 @@ Result<StreamCodec> MakeBlockCodec(const std::string& verb, DType from, DType to
                      verb, GetDType(from).name, bi.name);
   if (block == DType::kNVFP4)
     return MakeError(ErrorKind::kUnsupported,
-                     "{}: nvfp4 needs its per-tensor f32 scale, which a raw array does not carry; use "
-                     "`bitsmith convert` (see docs/FORMATS.md)", verb);
+                     "{}: nvfp4 needs its per-tensor f32 scale, which a raw array does not carry (no "
+                     "bitsmith command writes nvfp4 yet; codecs/nvfp4.h takes the scale, see docs/FORMATS.md)",
+                     verb);
   if (GetBlockCodec(block) == nullptr)
     return MakeError(ErrorKind::kUnsupported, "{}: no codec for {} in this build (see `bitsmith formats`)",
                      verb, bi.name);
