@@ -80,6 +80,13 @@ GgufBytes& GgufBytes::Zeros(size_t n) {
 
 namespace {
 
+// Every safetensors dtype and its width in bits (safetensors/src/tensor.rs),
+// written here rather than taken from bitsmith's reader.
+constexpr std::pair<const char*, int> kStDTypeBits[] = {
+    {"BOOL", 8}, {"U8", 8},   {"I8", 8},   {"F8_E5M2", 8}, {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"I16", 16},
+    {"U16", 16}, {"F16", 16}, {"BF16", 16}, {"I32", 32},   {"U32", 32},    {"F32", 32},    {"C64", 64},
+    {"F64", 64}, {"I64", 64}, {"U64", 64}, {"F4", 4},     {"F6_E2M3", 6}, {"F6_E3M2", 6}};
+
 const std::string kStHeader =
     R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
     R"("b":{"dtype":"BF16","shape":[4],"data_offsets":[16,24]}})";
@@ -416,13 +423,10 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> ValidSeeds(const std::
     out.emplace_back("valid_two_tensors", ValidSt());
     out.emplace_back("valid_no_metadata", StBytes(R"({"w":{"dtype":"F16","shape":[3,1],"data_offsets":[0,6]}})", 6));
     std::string all = "{";
-    const char* dtypes[] = {"BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "I16", "U16", "F16", "BF16",
-                            "I32", "U32", "F32", "C64", "F64", "I64", "U64", "F4", "F6_E2M3", "F6_E3M2"};
-    const int bits[] = {8, 8, 8, 8, 8, 8, 16, 16, 16, 16, 32, 32, 32, 64, 64, 64, 64, 4, 6, 6};
     uint64_t off = 0;
-    for (size_t i = 0; i < std::size(dtypes); ++i) {
-      const uint64_t n = 4 * static_cast<uint64_t>(bits[i]) / 8;
-      all += (i ? "," : "") + Entry(std::string("t_") + dtypes[i], dtypes[i], "[2,2]", off, off + n);
+    for (const auto& [dtype, bits] : kStDTypeBits) {
+      const uint64_t n = 4 * static_cast<uint64_t>(bits) / 8;
+      all += (off ? "," : "") + Entry(std::string("t_") + dtype, dtype, "[2,2]", off, off + n);
       off += n;
     }
     out.emplace_back("valid_every_dtype", StBytes(all + R"(,"scalar":{"dtype":"F32","shape":[],"data_offsets":[)" +
@@ -481,6 +485,11 @@ void PutF32(std::vector<uint8_t>& out, float v) {
 }
 void PutI32(std::vector<uint8_t>& out, int32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(static_cast<uint32_t>(v) >> (8 * i)));
+}
+// `bytes` after their length as a u16, little-endian (the convert target's sections).
+void PutU16Prefixed(std::vector<uint8_t>& out, const std::vector<uint8_t>& bytes) {
+  out.push_back(static_cast<uint8_t>(bytes.size() & 0xFF)), out.push_back(static_cast<uint8_t>(bytes.size() >> 8));
+  out.insert(out.end(), bytes.begin(), bytes.end());
 }
 
 // A legacy .dat imatrix, byte by byte (llama.cpp's format, see convert/imatrix.h).
@@ -765,8 +774,7 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
       for (int i = 0; i < 256; ++i) im[i] = 0.5f + static_cast<float>(i % 7);
       auto with = [&](std::initializer_list<uint8_t> head, const std::vector<uint8_t>& imatrix) {
         std::vector<uint8_t> b(head);
-        b.push_back(static_cast<uint8_t>(imatrix.size() & 0xFF)), b.push_back(static_cast<uint8_t>(imatrix.size() >> 8));
-        b.insert(b.end(), imatrix.begin(), imatrix.end());
+        PutU16Prefixed(b, imatrix);
         b.insert(b.end(), st.begin(), st.end());
         return b;
       };
@@ -784,8 +792,7 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
                              Cat({scales, Bf16Data(8)}));
       auto sharded = [&](std::initializer_list<uint8_t> head) {
         std::vector<uint8_t> v(head);
-        v.push_back(static_cast<uint8_t>(a.size() & 0xFF)), v.push_back(static_cast<uint8_t>(a.size() >> 8));
-        v.insert(v.end(), a.begin(), a.end());
+        PutU16Prefixed(v, a);  // the split point, then shard 1
         v.insert(v.end(), b.begin(), b.end());
         return v;
       };
@@ -817,13 +824,9 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
           out.emplace_back("sweep_gguf_" + std::string(d.name) + "_to_" + kTargetNames[to],
                            Prefixed({to, static_cast<uint8_t>(k++ % 3), 0x30}, b.bytes));
       }
-      static const std::pair<const char*, int> kStDTypes[] = {
-          {"BOOL", 8},  {"F4", 4},   {"F6_E2M3", 6}, {"F6_E3M2", 6}, {"U8", 8},   {"I8", 8},  {"F8_E5M2", 8},
-          {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"I16", 16}, {"U16", 16},  {"F16", 16},   {"BF16", 16}, {"I32", 32},
-          {"U32", 32}, {"F32", 32}, {"C64", 64},    {"F64", 64},    {"I64", 64},  {"U64", 64}};
       const std::string w = "model.layers.0.mlp.up_proj.weight";
       int j = 0;
-      for (const auto& [st, bits] : kStDTypes) {
+      for (const auto& [st, bits] : kStDTypeBits) {
         std::vector<uint8_t> data(2 * 256 * static_cast<size_t>(bits) / 8);
         for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 37 + 11);
         for (const DTypeInfo& d : kDTypes)
@@ -872,10 +875,7 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
                                     static_cast<uint8_t>(0x10 | (with_imatrix ? 0x20 : 0)),
                                     static_cast<uint8_t>(recipe.size())};
           b.insert(b.end(), recipe.begin(), recipe.end());
-          if (with_imatrix) {
-            b.push_back(static_cast<uint8_t>(imatrix.size() & 0xFF)), b.push_back(static_cast<uint8_t>(imatrix.size() >> 8));
-            b.insert(b.end(), imatrix.begin(), imatrix.end());
-          }
+          if (with_imatrix) PutU16Prefixed(b, imatrix);
           b.insert(b.end(), st.begin(), st.end());
           out.emplace_back("sweep_recipe_" + std::string(d.name) + (variant == 0 ? "_gguf" : variant == 1 ? "_dir" : "_imatrix_gguf"), b);
         }
