@@ -24,6 +24,18 @@
 #include "codecs/parallel.h"
 #include "formats/half.h"
 
+// A build that compiles a single Highway target (the CI sanitizer build, `make
+// fuzz-ci`: HWY_COMPILE_ONLY_STATIC) names the one it expects, so that flags that
+// select another fail the build instead of fuzzing the wrong kernels. Highway
+// 1.0.3 takes the compiler for SSE4 or better only with AES and PCLMUL enabled
+// too (detect_targets.h, HWY_CHECK_PCLMUL_AES): -march=x86-64-v3 alone gives
+// SSSE3, which CMakeLists.txt disables, hence EMU128 (what fuzz-ci compiled until
+// session 8).
+#ifdef BITSMITH_EXPECT_STATIC_TARGET
+static_assert(HWY_STATIC_TARGET == BITSMITH_EXPECT_STATIC_TARGET,
+              "Highway's static target is not the one this build expects (BITSMITH_EXPECT_STATIC_TARGET)");
+#endif
+
 namespace bitsmith {
 
 // ===========================================================================
