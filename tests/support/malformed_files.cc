@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -805,7 +806,7 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
     // bitsmith reads to every target (requantizing allowed); a safetensors
     // input of every safetensors dtype (unsupported ones included) to every
     // target, and the two FP8 dtypes with 128x128 block scales to every target
-    // (directly and --fp8-via f32).
+    // (directly and --fp8-via f32, and with a zero, an infinite or a negative scale).
     // Weights have 2 rows: a [1, n] tensor is 1-D to ggml (ggml_n_dims) and
     // llama.cpp, kept like a norm and never quantized.
     {
@@ -850,6 +851,19 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
             out.emplace_back(name + "_scaled", Prefixed({to, static_cast<uint8_t>(0x40 | kind), 0x0F}, scaled));
             // --fp8-via f32 (byte 1 bit 7).
             out.emplace_back(name + "_scaled_via_f32", Prefixed({to, static_cast<uint8_t>(0xC0 | kind), 0x0F}, scaled));
+            // A zero scale, and (with --allow-nonfinite, byte 1 bit 2) an infinite and a
+            // negative one: the tensor leaves the fused row kernel for the per-segment
+            // path (pipeline.cc DecodeScaledSegment), whose finite-scale segments run the
+            // scaled decode kernels with a scale that is not a power of two.
+            for (const bool nonfinite : {false, true}) {
+              std::vector<uint8_t> odd;
+              PutF32(odd, nonfinite ? std::numeric_limits<float>::infinity() : 0.0f), PutF32(odd, nonfinite ? -0.0123f : 0.0123f);
+              const auto b = StBytes(head + fmt::format(R"(,"{}_scale_inv":{{"dtype":"F32","shape":[1,2],"data_offsets":[{},{}]}}}})",
+                                                        w, data.size(), data.size() + 8),
+                                     Cat({data, odd}));
+              out.emplace_back(name + (nonfinite ? "_scaled_inf_allowed" : "_scaled_zero"),
+                               Prefixed({to, static_cast<uint8_t>(0x40 | kind | (nonfinite ? 0x04 : 0)), 0x0F}, b));
+            }
           }
         }
         ++j;
