@@ -835,12 +835,22 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
         const std::string head = fmt::format(R"({{"{}":{{"dtype":"{}","shape":[2,256],"data_offsets":[0,{}]}})", w,
                                              st, data.size());
         const bool fp8 = std::string(st) == "F8_E4M3" || std::string(st) == "F8_E5M2";
-        std::vector<uint8_t> scales;
-        PutF32(scales, 1.0f / 256), PutF32(scales, 1.0f / 64);
         const auto plain = StBytes(head + "}", data);
-        const auto scaled = StBytes(head + fmt::format(R"(,"{}_scale_inv":{{"dtype":"F32","shape":[1,2],"data_offsets":[{},{}]}}}})",
-                                                       w, data.size(), data.size() + 8),
-                                    Cat({data, scales}));
+        // The weight and a [1, 2] F32 scale_inv holding s0, s1.
+        auto scaled_by = [&](float s0, float s1) {
+          std::vector<uint8_t> scales;
+          PutF32(scales, s0), PutF32(scales, s1);
+          return StBytes(head + fmt::format(R"(,"{}_scale_inv":{{"dtype":"F32","shape":[1,2],"data_offsets":[{},{}]}}}})",
+                                            w, data.size(), data.size() + 8),
+                         Cat({data, scales}));
+        };
+        const auto scaled = scaled_by(1.0f / 256, 1.0f / 64);
+        // A zero scale (the other 0.0123), and with --allow-nonfinite (byte 1 bit 2) an
+        // infinite and a negative one: the tensor leaves the fused row kernel for the
+        // per-segment path (pipeline.cc DecodeScaledSegment), whose finite-scale
+        // segments run the scaled decode kernels with a scale that is not a power of two.
+        const auto zero_scale = scaled_by(0.0f, 0.0123f);
+        const auto inf_scale = scaled_by(std::numeric_limits<float>::infinity(), -0.0123f);
         for (uint8_t to = 0; to < 12; ++to) {
           const uint8_t kind = static_cast<uint8_t>((j + to) % 3);  // directory, .safetensors, .gguf
           const std::string name = std::string("sweep_st_") + st + "_to_" + kTargetNames[to];
@@ -851,19 +861,9 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds(const std::s
             out.emplace_back(name + "_scaled", Prefixed({to, static_cast<uint8_t>(0x40 | kind), 0x0F}, scaled));
             // --fp8-via f32 (byte 1 bit 7).
             out.emplace_back(name + "_scaled_via_f32", Prefixed({to, static_cast<uint8_t>(0xC0 | kind), 0x0F}, scaled));
-            // A zero scale, and (with --allow-nonfinite, byte 1 bit 2) an infinite and a
-            // negative one: the tensor leaves the fused row kernel for the per-segment
-            // path (pipeline.cc DecodeScaledSegment), whose finite-scale segments run the
-            // scaled decode kernels with a scale that is not a power of two.
-            for (const bool nonfinite : {false, true}) {
-              std::vector<uint8_t> odd;
-              PutF32(odd, nonfinite ? std::numeric_limits<float>::infinity() : 0.0f), PutF32(odd, nonfinite ? -0.0123f : 0.0123f);
-              const auto b = StBytes(head + fmt::format(R"(,"{}_scale_inv":{{"dtype":"F32","shape":[1,2],"data_offsets":[{},{}]}}}})",
-                                                        w, data.size(), data.size() + 8),
-                                     Cat({data, odd}));
-              out.emplace_back(name + (nonfinite ? "_scaled_inf_allowed" : "_scaled_zero"),
-                               Prefixed({to, static_cast<uint8_t>(0x40 | kind | (nonfinite ? 0x04 : 0)), 0x0F}, b));
-            }
+            out.emplace_back(name + "_scaled_zero", Prefixed({to, static_cast<uint8_t>(0x40 | kind), 0x0F}, zero_scale));
+            out.emplace_back(name + "_scaled_inf_allowed",
+                             Prefixed({to, static_cast<uint8_t>(0x44 | kind), 0x0F}, inf_scale));
           }
         }
         ++j;
